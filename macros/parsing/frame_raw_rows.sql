@@ -1,0 +1,45 @@
+{#- The shared first step of every base model: each raw row with what the quarantine needs to decide about it.
+
+    Columns added to the raw columns:
+      _raw_row         the whole raw row as JSON text (kept in quarantined_rows so a user sees exactly what arrived)
+      _row_hash        md5 of _raw_row: two rows are exact duplicates when their hashes are equal
+      _record_key      the entity's key columns, trimmed, joined with '|'
+      _copy_number     1 for the first copy of a row; 2, 3, ... for exact duplicates (collapsed, counted in
+                       raw_reconciliation.collapsed_duplicates)
+      _is_key_missing  a key column is empty
+      _is_key_conflict the key appears on rows whose content differs (every version is quarantined)
+-#}
+{% macro frame_raw_rows(relation, key_columns) -%}
+select
+    keyed.*,
+    row_number() over (partition by _row_hash) as _copy_number,
+    (not _is_key_missing and min(_row_hash) over by_key <> max(_row_hash) over by_key) as _is_key_conflict
+from (
+    select
+        raw_rows.*,
+        md5(_raw_row) as _row_hash,
+        ({% for key in key_columns %}{{ clean_text(key) }} is null{% if not loop.last %} or {% endif %}{% endfor %})
+            as _is_key_missing,
+        concat_ws('|', {% for key in key_columns %}coalesce({{ clean_text(key) }}, ''){% if not loop.last %}, {% endif %}{% endfor %})
+            as _record_key
+    from (
+        select raw.*, cast(to_json(raw) as varchar) as _raw_row
+        from {{ relation }} as raw
+    ) as raw_rows
+) as keyed
+window by_key as (partition by _record_key)
+{%- endmacro %}
+
+{#- The columns every base model carries through after its typed columns. -#}
+{% macro raw_row_columns() -%}
+    _record_key,
+    _copy_number,
+    _raw_row
+{%- endmacro %}
+
+{#- A staging model: the trusted rows of its base model (first copy of each row, no quarantine reason). -#}
+{% macro staged_rows(base_model) -%}
+select * exclude (_quarantine_reason, _record_key, _copy_number, _raw_row)
+from {{ ref(base_model) }}
+where _copy_number = 1 and _quarantine_reason is null
+{%- endmacro %}

@@ -1,0 +1,30 @@
+{#- Reporting time: every day and month a user sees is in var('reporting_timezone') (LOYALTY_TIMEZONE). Timestamps
+    are stored in UTC; these macros are the only place they are converted. -#}
+
+{% macro reporting_timezone() -%}
+    '{{ var("reporting_timezone") }}'
+{%- endmacro %}
+
+{#- A UTC timestamp as wall-clock time in the reporting timezone. -#}
+{% macro to_reporting_time(utc_timestamp) -%}
+    (({{ utc_timestamp }} at time zone 'UTC') at time zone {{ reporting_timezone() }})
+{%- endmacro %}
+
+{% macro to_reporting_date(utc_timestamp) -%}
+    cast({{ to_reporting_time(utc_timestamp) }} as date)
+{%- endmacro %}
+
+{% macro to_reporting_month(utc_timestamp) -%}
+    cast(date_trunc('month', {{ to_reporting_time(utc_timestamp) }}) as date)
+{%- endmacro %}
+
+{#- The as-of date (LOYALTY_AS_OF): nothing after it counts in metrics. Without one, today in the reporting
+    timezone. -#}
+{% macro as_of_date() -%}
+    {%- set as_of = var("as_of_date", none) -%}
+    {%- if as_of -%}
+        date '{{ as_of }}'
+    {%- else -%}
+        cast(now() at time zone {{ reporting_timezone() }} as date)
+    {%- endif -%}
+{%- endmacro %}

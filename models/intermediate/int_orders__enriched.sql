@@ -1,0 +1,39 @@
+-- Orders with their reporting-timezone dates, the as-of rule and the exchange rate into the reporting currency.
+-- A valid order is completed and placed on or before the as-of date (metrics spec, building blocks). The rate is
+-- the one in force on the order's date; the order's lines and refunds are converted at the same rate, so a full
+-- refund nets an order to exactly zero.
+with orders as (
+    select * from {{ ref('stg_loyalty__orders') }}
+),
+
+rates as (
+    select * from {{ ref('stg_reference__exchange_rates') }}
+),
+
+dated as (
+    select
+        *,
+        {{ to_reporting_date('ordered_at') }} as order_date
+    from orders
+)
+
+select
+    dated.order_id,
+    dated.customer_id,
+    dated.ordered_at,
+    dated.order_date,
+    cast(date_trunc('month', dated.order_date) as date) as order_month,
+    dated.status,
+    dated.order_date > {{ as_of_date() }} as is_after_as_of,
+    dated.status = 'completed' and dated.order_date <= {{ as_of_date() }} as is_valid_order,
+    dated.currency_code,
+    reporting_rate.units_per_usd / order_rate.units_per_usd as exchange_rate
+from dated
+left join rates as order_rate
+    on dated.currency_code = order_rate.currency_code
+    and dated.order_date >= order_rate.valid_from
+    and dated.order_date < order_rate.valid_to
+left join rates as reporting_rate
+    on reporting_rate.currency_code = '{{ var("reporting_currency") }}'
+    and dated.order_date >= reporting_rate.valid_from
+    and dated.order_date < reporting_rate.valid_to

@@ -1,0 +1,35 @@
+-- A calendar in the reporting timezone: every day from the first month with a signup or order to the end of the
+-- month of the as-of date (or of the last order, if later).
+with bounds as (
+    select
+        cast(date_trunc('month', least(
+            (select min({{ to_reporting_date('ordered_at') }}) from {{ ref('stg_loyalty__orders') }}),
+            (select min({{ to_reporting_date('signed_up_at') }}) from {{ ref('stg_loyalty__customers') }}),
+            {{ as_of_date() }}
+        )) as date) as first_day,
+        cast(last_day(greatest(
+            (select max({{ to_reporting_date('ordered_at') }}) from {{ ref('stg_loyalty__orders') }}),
+            {{ as_of_date() }}
+        )) as date) as last_day
+),
+
+days as (
+    select cast(unnest(generate_series(first_day, last_day, interval 1 day)) as date) as date_day
+    from bounds
+)
+
+select
+    date_day,
+    cast(date_trunc('week', date_day) as date) as week_start,
+    cast(date_trunc('month', date_day) as date) as month_start,
+    cast(date_trunc('quarter', date_day) as date) as quarter_start,
+    cast(date_trunc('year', date_day) as date) as year_start,
+    year(date_day) as year_number,
+    month(date_day) as month_number,
+    isodow(date_day) as iso_day_of_week,
+    dayname(date_day) as day_name,
+    monthname(date_day) as month_name,
+    isodow(date_day) >= 6 as is_weekend,
+    date_day = last_day(date_day) as is_month_end,
+    date_day > {{ as_of_date() }} as is_after_as_of
+from days

@@ -1,0 +1,38 @@
+-- One row per order line, amounts in the reporting currency. Each line is converted on its own (rounded to
+-- cents), so lines can differ from their order's converted total by a cent each in a foreign currency.
+with items as (
+    select * from {{ ref('stg_loyalty__order_items') }}
+),
+
+orders as (
+    select * from {{ ref('int_orders__enriched') }}
+),
+
+products as (
+    select * from {{ ref('stg_loyalty__products') }}
+)
+
+select
+    -- ids
+    items.order_id || '-' || cast(items.line_number as varchar) as order_item_id,
+    items.order_id,
+    items.line_number,
+    orders.customer_id,
+    items.product_id,
+    -- attributes
+    products.category,
+    orders.status as order_status,
+    orders.is_valid_order,
+    -- numerics
+    items.quantity,
+    {{ to_reporting_currency('items.unit_price', 'orders.exchange_rate') }} as unit_price,
+    {{ to_reporting_currency('items.quantity * items.unit_price', 'orders.exchange_rate') }} as subtotal,
+    {{ to_reporting_currency('items.discount_amount', 'orders.exchange_rate') }} as discount_amount,
+    {{ to_reporting_currency(line_gross_revenue('items.quantity', 'items.unit_price', 'items.discount_amount'),
+       'orders.exchange_rate') }} as gross_revenue,
+    -- timestamps
+    orders.ordered_at,
+    orders.order_date
+from items
+inner join orders on items.order_id = orders.order_id
+inner join products on items.product_id = products.product_id

@@ -1,0 +1,47 @@
+-- One row per survey response with its NPS category and Customer Loyalty Index (metrics spec, survey metrics).
+-- category_monthly_spend is converted into the reporting currency at the rate in force on the response date.
+with responses as (
+    select * from {{ ref('stg_loyalty__survey_responses') }}
+),
+
+rates as (
+    select * from {{ ref('stg_reference__exchange_rates') }}
+),
+
+scored as (
+    select
+        *,
+        {{ to_reporting_date('responded_at') }} as response_date,
+        {{ cli_score('recommend_score', 'repurchase_intent_score', 'cross_buy_intent_score') }} as cli_score
+    from responses
+)
+
+select
+    -- ids
+    scored.response_id,
+    scored.customer_id,
+    scored.customer_id is null as is_anonymous,
+    -- scores
+    scored.recommend_score,
+    {{ nps_category('scored.recommend_score') }} as nps_category,
+    scored.repurchase_intent_score,
+    scored.cross_buy_intent_score,
+    scored.cli_score,
+    {{ cli_band('scored.cli_score') }} as cli_band,
+    -- numerics
+    {{ to_reporting_currency('scored.category_monthly_spend',
+       'reporting_rate.units_per_usd / spend_rate.units_per_usd') }} as category_monthly_spend,
+    -- timestamps
+    scored.responded_at,
+    scored.response_date,
+    cast(date_trunc('month', scored.response_date) as date) as response_month,
+    scored.response_date > {{ as_of_date() }} as is_after_as_of
+from scored
+left join rates as spend_rate
+    on scored.currency_code = spend_rate.currency_code
+    and scored.response_date >= spend_rate.valid_from
+    and scored.response_date < spend_rate.valid_to
+left join rates as reporting_rate
+    on reporting_rate.currency_code = '{{ var("reporting_currency") }}'
+    and scored.response_date >= reporting_rate.valid_from
+    and scored.response_date < reporting_rate.valid_to

@@ -1,0 +1,37 @@
+-- Every raw customer row, typed, with the reason it cannot be trusted (null when it can).
+with framed as (
+    {{ frame_raw_rows(source('raw', 'customers'), ['customer_id']) }}
+),
+
+typed as (
+    select
+        -- ids
+        {{ clean_text('customer_id') }} as customer_id,
+        -- attributes
+        {{ hash_email('email') }} as email_hash,
+        upper({{ clean_text('country') }}) as country_code,
+        lower({{ clean_text('acquisition_channel') }}) as acquisition_channel,
+        -- timestamps
+        {{ parse_utc_timestamp('signup_at') }} as signed_up_at,
+        -- checks
+        {{ clean_text('signup_at') }} is null as _signup_missing,
+        _is_key_missing,
+        _is_key_conflict,
+        {{ raw_row_columns() }}
+    from framed
+)
+
+select
+    customer_id,
+    email_hash,
+    country_code,
+    acquisition_channel,
+    signed_up_at,
+    case
+        when _is_key_missing then 'missing_key'
+        when _is_key_conflict then 'conflicting_duplicate_key'
+        when _signup_missing then 'missing_value'
+        when signed_up_at is null then 'unparseable_timestamp'
+    end as _quarantine_reason,
+    {{ raw_row_columns() }}
+from typed

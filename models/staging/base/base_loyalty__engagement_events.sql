@@ -1,0 +1,46 @@
+-- Every raw engagement event, typed, with the reason it cannot be trusted (null when it can).
+-- event_type: site_visit | review | social_share | referral.
+with framed as (
+    {{ frame_raw_rows(source('raw', 'engagement_events'), ['event_id']) }}
+),
+
+typed as (
+    select
+        -- ids
+        {{ clean_text('event_id') }} as event_id,
+        {{ clean_text('customer_id') }} as customer_id,
+        -- attributes
+        lower({{ clean_text('event_type') }}) as event_type,
+        -- timestamps
+        {{ parse_utc_timestamp('occurred_at') }} as occurred_at,
+        -- checks
+        ({{ clean_text('customer_id') }} is null or {{ clean_text('occurred_at') }} is null) as _value_missing,
+        _is_key_missing,
+        _is_key_conflict,
+        {{ raw_row_columns() }}
+    from framed
+),
+
+customers as (
+    select customer_id from {{ ref('stg_loyalty__customers') }}
+)
+
+select
+    typed.event_id,
+    typed.customer_id,
+    typed.event_type,
+    typed.occurred_at,
+    case
+        when typed._is_key_missing then 'missing_key'
+        when typed._is_key_conflict then 'conflicting_duplicate_key'
+        when typed._value_missing then 'missing_value'
+        when typed.occurred_at is null then 'unparseable_timestamp'
+        when typed.event_type is null
+            or typed.event_type not in ('site_visit', 'review', 'social_share', 'referral') then 'invalid_value'
+        when customers.customer_id is null then 'unknown_customer'
+    end as _quarantine_reason,
+    typed._record_key,
+    typed._copy_number,
+    typed._raw_row
+from typed
+left join customers on typed.customer_id = customers.customer_id

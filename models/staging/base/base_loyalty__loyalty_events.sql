@@ -1,0 +1,57 @@
+-- Every raw loyalty-programme event, typed, with the reason it cannot be trusted (null when it can).
+-- event_type: enrolled | points_earned | points_redeemed | tier_changed; points (whole, >= 0) for the points
+-- events; tier (bronze | silver | gold) for enrolled and tier_changed.
+with framed as (
+    {{ frame_raw_rows(source('raw', 'loyalty_events'), ['event_id']) }}
+),
+
+typed as (
+    select
+        -- ids
+        {{ clean_text('event_id') }} as event_id,
+        {{ clean_text('customer_id') }} as customer_id,
+        -- attributes
+        lower({{ clean_text('event_type') }}) as event_type,
+        lower({{ clean_text('tier') }}) as tier,
+        -- numerics
+        {{ parse_integer('points') }} as points,
+        -- timestamps
+        {{ parse_utc_timestamp('occurred_at') }} as occurred_at,
+        -- checks
+        ({{ clean_text('customer_id') }} is null or {{ clean_text('occurred_at') }} is null) as _value_missing,
+        {{ is_unparseable('points', parse_integer('points')) }} as _number_unparseable,
+        _is_key_missing,
+        _is_key_conflict,
+        {{ raw_row_columns() }}
+    from framed
+),
+
+customers as (
+    select customer_id from {{ ref('stg_loyalty__customers') }}
+)
+
+select
+    typed.event_id,
+    typed.customer_id,
+    typed.event_type,
+    typed.tier,
+    typed.points,
+    typed.occurred_at,
+    case
+        when typed._is_key_missing then 'missing_key'
+        when typed._is_key_conflict then 'conflicting_duplicate_key'
+        when typed._value_missing then 'missing_value'
+        when typed.occurred_at is null then 'unparseable_timestamp'
+        when typed._number_unparseable then 'unparseable_number'
+        when typed.event_type is null
+            or typed.event_type not in ('enrolled', 'points_earned', 'points_redeemed', 'tier_changed')
+            or (typed.tier is not null and typed.tier not in ('bronze', 'silver', 'gold'))
+            then 'invalid_value'
+        when typed.points < 0 then 'negative_amount'
+        when customers.customer_id is null then 'unknown_customer'
+    end as _quarantine_reason,
+    typed._record_key,
+    typed._copy_number,
+    typed._raw_row
+from typed
+left join customers on typed.customer_id = customers.customer_id

@@ -1,0 +1,66 @@
+-- Every raw order line, typed, with the reason it cannot be trusted (null when it can).
+-- Amounts are in the order's currency. An empty discount_amount means no discount.
+with framed as (
+    {{ frame_raw_rows(source('raw', 'order_items'), ['order_id', 'line_number']) }}
+),
+
+typed as (
+    select
+        -- ids
+        {{ clean_text('order_id') }} as order_id,
+        {{ parse_integer('line_number') }} as line_number,
+        {{ clean_text('product_id') }} as product_id,
+        -- numerics
+        {{ parse_integer('quantity') }} as quantity,
+        {{ parse_money('unit_price') }} as unit_price,
+        coalesce({{ parse_money('discount_amount') }}, 0) as discount_amount,
+        -- checks
+        (
+            {{ clean_text('product_id') }} is null
+            or {{ clean_text('quantity') }} is null
+            or {{ clean_text('unit_price') }} is null
+        ) as _value_missing,
+        (
+            {{ is_unparseable('line_number', parse_integer('line_number')) }}
+            or {{ is_unparseable('quantity', parse_integer('quantity')) }}
+            or {{ is_unparseable('unit_price', parse_money('unit_price')) }}
+            or {{ is_unparseable('discount_amount', parse_money('discount_amount')) }}
+        ) as _number_unparseable,
+        _is_key_missing,
+        _is_key_conflict,
+        {{ raw_row_columns() }}
+    from framed
+),
+
+orders as (
+    select order_id from {{ ref('stg_loyalty__orders') }}
+),
+
+products as (
+    select product_id from {{ ref('stg_loyalty__products') }}
+)
+
+select
+    typed.order_id,
+    typed.line_number,
+    typed.product_id,
+    typed.quantity,
+    typed.unit_price,
+    typed.discount_amount,
+    case
+        when typed._is_key_missing then 'missing_key'
+        when typed._is_key_conflict then 'conflicting_duplicate_key'
+        when typed._value_missing then 'missing_value'
+        when typed._number_unparseable then 'unparseable_number'
+        when typed.quantity < 0 then 'negative_quantity'
+        when typed.unit_price < 0 or typed.discount_amount < 0 then 'negative_amount'
+        when typed.discount_amount > typed.quantity * typed.unit_price then 'discount_exceeds_line'
+        when orders.order_id is null then 'unknown_order'
+        when products.product_id is null then 'unknown_product'
+    end as _quarantine_reason,
+    typed._record_key,
+    typed._copy_number,
+    typed._raw_row
+from typed
+left join orders on typed.order_id = orders.order_id
+left join products on typed.product_id = products.product_id

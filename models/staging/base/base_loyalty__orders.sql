@@ -1,0 +1,53 @@
+-- Every raw order row, typed, with the reason it cannot be trusted (null when it can).
+-- Orders after the as-of date are not bad: they are staged and simply do not count in metrics.
+with framed as (
+    {{ frame_raw_rows(source('raw', 'orders'), ['order_id']) }}
+),
+
+typed as (
+    select
+        -- ids
+        {{ clean_text('order_id') }} as order_id,
+        {{ clean_text('customer_id') }} as customer_id,
+        -- attributes
+        lower({{ clean_text('status') }}) as status,
+        upper({{ clean_text('currency') }}) as currency_code,
+        -- timestamps
+        {{ parse_utc_timestamp('ordered_at') }} as ordered_at,
+        -- checks
+        ({{ clean_text('ordered_at') }} is null or {{ clean_text('customer_id') }} is null) as _value_missing,
+        _is_key_missing,
+        _is_key_conflict,
+        {{ raw_row_columns() }}
+    from framed
+),
+
+customers as (
+    select customer_id from {{ ref('stg_loyalty__customers') }}
+),
+
+currencies as (
+    select distinct currency_code from {{ ref('exchange_rates') }}
+)
+
+select
+    typed.order_id,
+    typed.customer_id,
+    typed.status,
+    typed.currency_code,
+    typed.ordered_at,
+    case
+        when typed._is_key_missing then 'missing_key'
+        when typed._is_key_conflict then 'conflicting_duplicate_key'
+        when typed._value_missing then 'missing_value'
+        when typed.ordered_at is null then 'unparseable_timestamp'
+        when typed.status is null or typed.status not in ('completed', 'cancelled') then 'invalid_value'
+        when currencies.currency_code is null then 'unknown_currency'
+        when customers.customer_id is null then 'unknown_customer'
+    end as _quarantine_reason,
+    typed._record_key,
+    typed._copy_number,
+    typed._raw_row
+from typed
+left join customers on typed.customer_id = customers.customer_id
+left join currencies on typed.currency_code = currencies.currency_code

@@ -1,0 +1,84 @@
+-- Every raw refund row, typed, with the reason it cannot be trusted (null when it can).
+-- A refund is in its order's currency. Refunds of one order may not add up to more than the order's gross
+-- revenue: taken in refunded_at order, the refund that would push the total past it (and any after it) is held back.
+with framed as (
+    {{ frame_raw_rows(source('raw', 'refunds'), ['refund_id']) }}
+),
+
+typed as (
+    select
+        -- ids
+        {{ clean_text('refund_id') }} as refund_id,
+        {{ clean_text('order_id') }} as order_id,
+        -- numerics
+        {{ parse_money('amount') }} as amount,
+        -- timestamps
+        {{ parse_utc_timestamp('refunded_at') }} as refunded_at,
+        -- checks
+        (
+            {{ clean_text('order_id') }} is null
+            or {{ clean_text('amount') }} is null
+            or {{ clean_text('refunded_at') }} is null
+        ) as _value_missing,
+        _is_key_missing,
+        _is_key_conflict,
+        {{ raw_row_columns() }}
+    from framed
+),
+
+order_gross as (
+    select
+        orders.order_id,
+        coalesce(sum({{ line_gross_revenue('items.quantity', 'items.unit_price', 'items.discount_amount') }}), 0)
+            as gross_revenue
+    from {{ ref('stg_loyalty__orders') }} as orders
+    left join {{ ref('stg_loyalty__order_items') }} as items on orders.order_id = items.order_id
+    group by orders.order_id
+),
+
+checked as (
+    select
+        typed.*,
+        order_gross.order_id is not null as _order_known,
+        order_gross.gross_revenue as _order_gross_revenue,
+        case
+            when typed._is_key_missing then 'missing_key'
+            when typed._is_key_conflict then 'conflicting_duplicate_key'
+            when typed._value_missing then 'missing_value'
+            when typed.refunded_at is null then 'unparseable_timestamp'
+            when typed.amount is null then 'unparseable_number'
+            when typed.amount < 0 then 'negative_amount'
+            when order_gross.order_id is null then 'unknown_order'
+        end as _row_reason
+    from typed
+    left join order_gross on typed.order_id = order_gross.order_id
+),
+
+running as (
+    -- running total of the otherwise-acceptable refunds of each order
+    select
+        *,
+        sum(amount) over (
+            partition by order_id
+            order by refunded_at, refund_id
+            rows between unbounded preceding and current row
+        ) as _refunded_to_date
+    from checked
+    where _row_reason is null and _copy_number = 1
+)
+
+select
+    checked.refund_id,
+    checked.order_id,
+    checked.amount,
+    checked.refunded_at,
+    coalesce(
+        checked._row_reason,
+        case when running._refunded_to_date > checked._order_gross_revenue then 'refund_exceeds_order' end
+    ) as _quarantine_reason,
+    checked._record_key,
+    checked._copy_number,
+    checked._raw_row
+from checked
+left join running
+    on checked._record_key = running._record_key and checked._copy_number = running._copy_number

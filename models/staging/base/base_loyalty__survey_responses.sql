@@ -1,0 +1,81 @@
+-- Every raw survey response, typed, with the reason it cannot be trusted (null when it can).
+-- customer_id may be empty (an anonymous response); a non-empty one must be a staged customer. Scores must be
+-- whole numbers from 0 to 10: anything else is rejected, never clipped. recommend_score is required; the two
+-- intent scores and category_monthly_spend may be empty. The optional currency column defaults to the reporting
+-- currency.
+with framed as (
+    {{ frame_raw_rows(source('raw', 'survey_responses'), ['response_id']) }}
+),
+
+typed as (
+    select
+        -- ids
+        {{ clean_text('response_id') }} as response_id,
+        {{ clean_text('customer_id') }} as customer_id,
+        -- scores
+        {{ parse_integer('recommend_score') }} as recommend_score,
+        {{ parse_integer('repurchase_intent_score') }} as repurchase_intent_score,
+        {{ parse_integer('cross_buy_intent_score') }} as cross_buy_intent_score,
+        -- numerics
+        {{ parse_money('category_monthly_spend') }} as category_monthly_spend,
+        coalesce(upper({{ clean_text('currency') }}), '{{ var("reporting_currency") }}') as currency_code,
+        -- timestamps
+        {{ parse_utc_timestamp('responded_at') }} as responded_at,
+        -- checks
+        ({{ clean_text('responded_at') }} is null or {{ clean_text('recommend_score') }} is null) as _value_missing,
+        (
+            {% for score in ['recommend_score', 'repurchase_intent_score', 'cross_buy_intent_score'] %}
+            ({{ clean_text(score) }} is not null and try_cast({{ clean_text(score) }} as double) is null)
+            {%- if not loop.last %} or {% endif %}
+            {% endfor %}
+            or {{ is_unparseable('category_monthly_spend', parse_money('category_monthly_spend')) }}
+        ) as _number_unparseable,
+        (
+            {% for score in ['recommend_score', 'repurchase_intent_score', 'cross_buy_intent_score'] %}
+            (
+                try_cast({{ clean_text(score) }} as double) is not null
+                and coalesce({{ parse_integer(score) }} not between 0 and 10, true)
+            )
+            {%- if not loop.last %} or {% endif %}
+            {% endfor %}
+        ) as _score_out_of_range,
+        _is_key_missing,
+        _is_key_conflict,
+        {{ raw_row_columns() }}
+    from framed
+),
+
+customers as (
+    select customer_id from {{ ref('stg_loyalty__customers') }}
+),
+
+currencies as (
+    select distinct currency_code from {{ ref('exchange_rates') }}
+)
+
+select
+    typed.response_id,
+    typed.customer_id,
+    typed.recommend_score,
+    typed.repurchase_intent_score,
+    typed.cross_buy_intent_score,
+    typed.category_monthly_spend,
+    typed.currency_code,
+    typed.responded_at,
+    case
+        when typed._is_key_missing then 'missing_key'
+        when typed._is_key_conflict then 'conflicting_duplicate_key'
+        when typed._value_missing then 'missing_value'
+        when typed.responded_at is null then 'unparseable_timestamp'
+        when typed._number_unparseable then 'unparseable_number'
+        when typed._score_out_of_range then 'score_out_of_range'
+        when typed.category_monthly_spend < 0 then 'negative_amount'
+        when currencies.currency_code is null then 'unknown_currency'
+        when typed.customer_id is not null and customers.customer_id is null then 'unknown_customer'
+    end as _quarantine_reason,
+    typed._record_key,
+    typed._copy_number,
+    typed._raw_row
+from typed
+left join customers on typed.customer_id = customers.customer_id
+left join currencies on typed.currency_code = currencies.currency_code

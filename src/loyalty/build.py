@@ -1,0 +1,118 @@
+"""Build the warehouse with dbt on a build copy, then publish it in one rename.
+
+BI tools read the published file (LOYALTY_WAREHOUSE). The night's build happens in ``.build/`` beside it, under
+the same file name (DuckDB names the catalog after the file, and views refer to it), and replaces the published
+file only when dbt succeeded: a reader never sees a half-built warehouse, and a failed build leaves the last good
+one in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from loyalty.config import PROJECT_DIR, Settings
+from loyalty.errors import LoyaltyError
+from loyalty.landing import Landing, check_landing
+
+SUMMARY_SCHEMAS = ("marts", "audit")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    warehouse: Path
+    landing: Landing
+    row_counts: dict[str, int]
+    reconciliation: list[dict[str, object]]
+
+
+def build_path(warehouse: Path) -> Path:
+    return warehouse.parent / ".build" / warehouse.name
+
+
+def dbt_command(settings: Settings, landing: Landing, *args: str) -> tuple[list[str], dict[str, str]]:
+    """The dbt command line and environment for this project and these settings."""
+    dbt = Path(sys.executable).with_name("dbt")
+    variables = {**settings.dbt_vars(), "raw_sources": landing.raw_sources()}
+    command = [
+        str(dbt), *args,
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR),
+        "--vars", json.dumps(variables),
+    ]
+    env = {
+        **os.environ,
+        "LOYALTY_DBT_DATABASE": str(build_path(settings.warehouse)),
+        "LOYALTY_THREADS": str(settings.threads),
+        "LOYALTY_MEMORY_LIMIT": settings.memory_limit,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    return command, env
+
+
+def run_dbt(settings: Settings, landing: Landing, *args: str, quiet: bool = False) -> None:
+    command, env = dbt_command(settings, landing, *args)
+    completed = subprocess.run(
+        command, env=env, cwd=PROJECT_DIR, text=True,
+        stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None,
+    )
+    if completed.returncode != 0:
+        tail = "\n".join((completed.stdout or "").splitlines()[-30:]) if quiet else ""
+        raise LoyaltyError(f"dbt {args[0]} failed (exit {completed.returncode}); see the dbt output above{tail}")
+
+
+def build(settings: Settings, *, quiet: bool = False) -> BuildResult:
+    """Check the landing data, run ``dbt build`` on a fresh build copy, publish it, and summarise."""
+    landing = check_landing(settings.raw_dir)
+    for warning in landing.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+    target = build_path(settings.warehouse)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (target, target.with_name(target.name + ".wal")):
+        stale.unlink(missing_ok=True)
+
+    run_dbt(settings, landing, "build", quiet=quiet)
+    os.replace(target, settings.warehouse)
+    return BuildResult(settings.warehouse, landing, *summarise(settings.warehouse))
+
+
+def summarise(warehouse: Path) -> tuple[dict[str, int], list[dict[str, object]]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = con.sql(
+            "select schema_name, table_name from duckdb_tables() "
+            f"where schema_name in {SUMMARY_SCHEMAS} order by schema_name, table_name"
+        ).fetchall()
+        counts = {
+            f"{schema}.{table}": con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            for schema, table in tables
+        }
+        recon = con.execute("select * from audit.raw_reconciliation order by entity")
+        names = [d[0] for d in recon.description]
+        reconciliation = [dict(zip(names, row, strict=True)) for row in recon.fetchall()]
+    return counts, reconciliation
+
+
+def format_summary(settings: Settings, result: BuildResult) -> str:
+    lines = [
+        f"warehouse published: {result.warehouse}",
+        f"as of {settings.as_of} ({settings.as_of_source}); timezone {settings.timezone}; currency {settings.currency}",
+        f"raw data: {settings.raw_dir}",
+        "",
+        "rows per model:",
+    ]
+    lines += [f"  {name:<40} {count:>12,}" for name, count in result.row_counts.items()]
+    lines += ["", f"  {'entity':<20} {'raw':>10} {'staged':>10} {'quarantined':>12} {'collapsed':>10}"]
+    for row in result.reconciliation:
+        lines.append(
+            f"  {row['entity']:<20} {row['raw_rows']:>10,} {row['staged_rows']:>10,}"
+            f" {row['quarantined_rows']:>12,} {row['collapsed_duplicates']:>10,}"
+        )
+    lines.append("  quarantined rows and their reasons: select * from audit.quarantined_rows")
+    return "\n".join(lines)

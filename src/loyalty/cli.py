@@ -1,0 +1,92 @@
+"""``loyalty`` command line: ``run`` builds and publishes the warehouse, ``check`` checks the landing data,
+``generate`` writes synthetic raw data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from loyalty import config
+from loyalty.errors import LoyaltyError
+
+
+def _add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--raw-dir", help="folder with the raw files (LOYALTY_RAW_DIR; default: bundled data)")
+    parser.add_argument("--warehouse", help="published DuckDB file (LOYALTY_WAREHOUSE; default: warehouse/loyalty.duckdb)")
+    parser.add_argument("--as-of", help="as-of date YYYY-MM-DD (LOYALTY_AS_OF; default: today, or the data's last day)")
+    parser.add_argument("--timezone", help="reporting timezone (LOYALTY_TIMEZONE; default: UTC)")
+    parser.add_argument("--currency", help="reporting currency (LOYALTY_CURRENCY; default: USD)")
+    parser.add_argument("--threads", help="dbt/DuckDB threads (LOYALTY_THREADS; default: CPU count)")
+    parser.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (LOYALTY_MEMORY_LIMIT)")
+
+
+def _settings(args: argparse.Namespace) -> config.Settings:
+    return config.resolve(
+        raw_dir=args.raw_dir, warehouse=args.warehouse, as_of=args.as_of, timezone=args.timezone,
+        currency=args.currency, threads=args.threads, memory_limit=args.memory_limit,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from loyalty.build import build, format_summary
+
+    settings = _settings(args)
+    result = build(settings, quiet=args.quiet)
+    print(format_summary(settings, result))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from loyalty.landing import check_landing
+
+    settings = _settings(args)
+    landing = check_landing(settings.raw_dir)
+    for warning in landing.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for name, landed in landing.files.items():
+        print(f"{name:<20} {landed.path or '(absent)'}")
+    print(f"ok: {settings.raw_dir} follows the raw-data contract")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from loyalty.generator import run_generate
+
+    return run_generate(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loyalty", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="build the warehouse from the raw data and publish it")
+    _add_settings_arguments(run)
+    run.add_argument("--quiet", action="store_true", help="hide dbt's own output unless it fails")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check", help="check that the raw files follow the contract")
+    _add_settings_arguments(check)
+    check.set_defaults(handler=_check)
+
+    generate = commands.add_parser("generate", help="write synthetic raw data (see README)")
+    from loyalty.generator import add_generate_arguments
+
+    add_generate_arguments(generate)
+    generate.set_defaults(handler=_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except LoyaltyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The raw-data contract: which files land in ``LOYALTY_RAW_DIR`` and which columns each must have.
+
+This module is the single source of truth for the contract. The landing check (``loyalty.landing``), the data
+generator and the dbt sources all follow it; ``README.md`` documents it for people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One raw entity: a file ``<name>.csv`` or ``<name>.parquet`` in the raw folder."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    required: bool
+    # Columns that may be missing from the file altogether; the staging model then sees them as null.
+    optional_columns: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def all_columns(self) -> tuple[str, ...]:
+        return self.columns + self.optional_columns
+
+
+ENTITIES: tuple[Entity, ...] = (
+    Entity("customers", ("customer_id",),
+           ("customer_id", "signup_at", "email", "country", "acquisition_channel"), True),
+    Entity("products", ("product_id",), ("product_id", "product_name", "category", "list_price"), True),
+    Entity("orders", ("order_id",), ("order_id", "customer_id", "ordered_at", "status", "currency"), True),
+    Entity("order_items", ("order_id", "line_number"),
+           ("order_id", "line_number", "product_id", "quantity", "unit_price", "discount_amount"), True),
+    Entity("refunds", ("refund_id",), ("refund_id", "order_id", "refunded_at", "amount"), False),
+    Entity("survey_responses", ("response_id",),
+           ("response_id", "customer_id", "responded_at", "recommend_score", "repurchase_intent_score",
+            "cross_buy_intent_score", "category_monthly_spend"), False,
+           optional_columns=("currency",)),
+    Entity("marketing_spend", ("channel", "spend_month"), ("channel", "spend_month", "amount", "currency"), False),
+    Entity("loyalty_events", ("event_id",),
+           ("event_id", "customer_id", "occurred_at", "event_type", "points", "tier"), False),
+    Entity("engagement_events", ("event_id",), ("event_id", "customer_id", "occurred_at", "event_type"), False),
+)
+
+BY_NAME: dict[str, Entity] = {e.name: e for e in ENTITIES}
+
+ORDER_STATUSES = ("completed", "cancelled")
+LOYALTY_EVENT_TYPES = ("enrolled", "points_earned", "points_redeemed", "tier_changed")
+LOYALTY_TIERS = ("bronze", "silver", "gold")
+ENGAGEMENT_EVENT_TYPES = ("site_visit", "review", "social_share", "referral")
+
+# Reason codes a raw row can be quarantined with (models/audit/quarantined_rows.sql). One reason per row: the
+# first that applies, in this order.
+REASON_CODES: dict[str, str] = {
+    "missing_key": "a key column is empty",
+    "conflicting_duplicate_key": "the key appears on several rows whose content differs; all of them are held back",
+    "unparseable_timestamp": "a timestamp is not ISO-8601",
+    "unparseable_number": "a number (or an integer column) does not parse",
+    "invalid_value": "a categorical column holds a value outside its allowed set",
+    "unknown_currency": "the currency has no rate in the exchange-rate seed",
+    "negative_quantity": "a quantity is below zero",
+    "negative_amount": "a price, discount, refund, spend or points amount is below zero",
+    "discount_exceeds_line": "a line's discount is larger than quantity * unit price",
+    "score_out_of_range": "a survey score is not an integer from 0 to 10",
+    "unknown_customer": "the customer_id is not among the staged customers",
+    "unknown_order": "the order_id is not among the staged orders",
+    "unknown_product": "the product_id is not among the staged products",
+    "refund_exceeds_order": "the order's refunds up to and including this one exceed the order's gross revenue",
+}
