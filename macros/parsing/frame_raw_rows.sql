@@ -8,8 +8,10 @@
                        raw_reconciliation.collapsed_duplicates)
       _is_key_missing  a key column is empty
       _is_key_conflict the key appears on rows whose content differs (every version is quarantined)
+    email_columns are replaced by their hash (see hash_email) before anything else, so a clear email never reaches
+    the warehouse, not even in quarantined_rows.raw_row.
 -#}
-{% macro frame_raw_rows(relation, key_columns) -%}
+{% macro frame_raw_rows(relation, key_columns, email_columns=[]) -%}
 select
     keyed.*,
     row_number() over (partition by _row_hash) as _copy_number,
@@ -24,7 +26,12 @@ from (
             as _record_key
     from (
         select raw.*, cast(to_json(raw) as varchar) as _raw_row
-        from {{ relation }} as raw
+        from (
+            select *{% if email_columns %} replace (
+                {%- for column in email_columns %}{{ hash_email(column) }} as {{ column }}{% if not loop.last %}, {% endif %}{% endfor -%}
+            ){% endif %}
+            from {{ relation }}
+        ) as raw
     ) as raw_rows
 ) as keyed
 window by_key as (partition by _record_key)

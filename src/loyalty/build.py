@@ -41,10 +41,14 @@ def dbt_command(settings: Settings, landing: Landing, *args: str) -> tuple[list[
     dbt = Path(sys.executable).with_name("dbt")
     variables = {**settings.dbt_vars(), "raw_sources": landing.raw_sources()}
     command = [
-        str(dbt), *args,
-        "--project-dir", str(PROJECT_DIR),
-        "--profiles-dir", str(PROJECT_DIR),
-        "--vars", json.dumps(variables),
+        str(dbt),
+        *args,
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--vars",
+        json.dumps(variables),
     ]
     env = {
         **os.environ,
@@ -59,8 +63,12 @@ def dbt_command(settings: Settings, landing: Landing, *args: str) -> tuple[list[
 def run_dbt(settings: Settings, landing: Landing, *args: str, quiet: bool = False) -> None:
     command, env = dbt_command(settings, landing, *args)
     completed = subprocess.run(
-        command, env=env, cwd=PROJECT_DIR, text=True,
-        stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None,
+        command,
+        env=env,
+        cwd=PROJECT_DIR,
+        text=True,
+        stdout=subprocess.PIPE if quiet else None,
+        stderr=subprocess.STDOUT if quiet else None,
     )
     if completed.returncode != 0:
         tail = "\n".join((completed.stdout or "").splitlines()[-30:]) if quiet else ""

@@ -12,7 +12,9 @@ from loyalty.errors import LoyaltyError
 
 def _add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw-dir", help="folder with the raw files (LOYALTY_RAW_DIR; default: bundled data)")
-    parser.add_argument("--warehouse", help="published DuckDB file (LOYALTY_WAREHOUSE; default: warehouse/loyalty.duckdb)")
+    parser.add_argument(
+        "--warehouse", help="published DuckDB file (LOYALTY_WAREHOUSE; default: warehouse/loyalty.duckdb)"
+    )
     parser.add_argument("--as-of", help="as-of date YYYY-MM-DD (LOYALTY_AS_OF; default: today, or the data's last day)")
     parser.add_argument("--timezone", help="reporting timezone (LOYALTY_TIMEZONE; default: UTC)")
     parser.add_argument("--currency", help="reporting currency (LOYALTY_CURRENCY; default: USD)")
@@ -22,8 +24,13 @@ def _add_settings_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> config.Settings:
     return config.resolve(
-        raw_dir=args.raw_dir, warehouse=args.warehouse, as_of=args.as_of, timezone=args.timezone,
-        currency=args.currency, threads=args.threads, memory_limit=args.memory_limit,
+        raw_dir=args.raw_dir,
+        warehouse=args.warehouse,
+        as_of=args.as_of,
+        timezone=args.timezone,
+        currency=args.currency,
+        threads=args.threads,
+        memory_limit=args.memory_limit,
     )
 
 

@@ -90,7 +90,9 @@ def resolve(
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise LoyaltyError(f"LOYALTY_TIMEZONE: unknown timezone {tz!r} (use an IANA name such as Europe/Berlin)")
+        raise LoyaltyError(
+            f"LOYALTY_TIMEZONE: unknown timezone {tz!r} (use an IANA name such as Europe/Berlin)"
+        ) from None
 
     cur = (_pick(currency, "LOYALTY_CURRENCY") or "USD").upper()
     if cur not in known_currencies():

@@ -26,20 +26,43 @@ class Entity:
 
 
 ENTITIES: tuple[Entity, ...] = (
-    Entity("customers", ("customer_id",),
-           ("customer_id", "signup_at", "email", "country", "acquisition_channel"), True),
+    Entity(
+        "customers",
+        ("customer_id",),
+        ("customer_id", "signup_at", "email", "country", "acquisition_channel"),
+        True,
+    ),
     Entity("products", ("product_id",), ("product_id", "product_name", "category", "list_price"), True),
     Entity("orders", ("order_id",), ("order_id", "customer_id", "ordered_at", "status", "currency"), True),
-    Entity("order_items", ("order_id", "line_number"),
-           ("order_id", "line_number", "product_id", "quantity", "unit_price", "discount_amount"), True),
+    Entity(
+        "order_items",
+        ("order_id", "line_number"),
+        ("order_id", "line_number", "product_id", "quantity", "unit_price", "discount_amount"),
+        True,
+    ),
     Entity("refunds", ("refund_id",), ("refund_id", "order_id", "refunded_at", "amount"), False),
-    Entity("survey_responses", ("response_id",),
-           ("response_id", "customer_id", "responded_at", "recommend_score", "repurchase_intent_score",
-            "cross_buy_intent_score", "category_monthly_spend"), False,
-           optional_columns=("currency",)),
+    Entity(
+        "survey_responses",
+        ("response_id",),
+        (
+            "response_id",
+            "customer_id",
+            "responded_at",
+            "recommend_score",
+            "repurchase_intent_score",
+            "cross_buy_intent_score",
+            "category_monthly_spend",
+        ),
+        False,
+        optional_columns=("currency",),
+    ),
     Entity("marketing_spend", ("channel", "spend_month"), ("channel", "spend_month", "amount", "currency"), False),
-    Entity("loyalty_events", ("event_id",),
-           ("event_id", "customer_id", "occurred_at", "event_type", "points", "tier"), False),
+    Entity(
+        "loyalty_events",
+        ("event_id",),
+        ("event_id", "customer_id", "occurred_at", "event_type", "points", "tier"),
+        False,
+    ),
     Entity("engagement_events", ("event_id",), ("event_id", "customer_id", "occurred_at", "event_type"), False),
 )
 
@@ -55,6 +78,7 @@ ENGAGEMENT_EVENT_TYPES = ("site_visit", "review", "social_share", "referral")
 REASON_CODES: dict[str, str] = {
     "missing_key": "a key column is empty",
     "conflicting_duplicate_key": "the key appears on several rows whose content differs; all of them are held back",
+    "missing_value": "a required non-key column is empty",
     "unparseable_timestamp": "a timestamp is not ISO-8601",
     "unparseable_number": "a number (or an integer column) does not parse",
     "invalid_value": "a categorical column holds a value outside its allowed set",

@@ -1,6 +1,6 @@
 -- Every raw customer row, typed, with the reason it cannot be trusted (null when it can).
 with framed as (
-    {{ frame_raw_rows(source('raw', 'customers'), ['customer_id']) }}
+    {{ frame_raw_rows(source('raw', 'customers'), ['customer_id'], email_columns=['email']) }}
 ),
 
 typed as (
@@ -8,7 +8,7 @@ typed as (
         -- ids
         {{ clean_text('customer_id') }} as customer_id,
         -- attributes
-        {{ hash_email('email') }} as email_hash,
+        email as email_hash,  -- already hashed by frame_raw_rows
         upper({{ clean_text('country') }}) as country_code,
         lower({{ clean_text('acquisition_channel') }}) as acquisition_channel,
         -- timestamps

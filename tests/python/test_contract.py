@@ -1,0 +1,34 @@
+"""The raw-data contract is written once in src/loyalty/contract.py; the dbt side must agree with it."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from conftest import PROJECT_DIR
+
+from loyalty.contract import ENTITIES, REASON_CODES
+
+
+def test_dbt_entity_list_matches_the_contract() -> None:
+    macro = (PROJECT_DIR / "macros" / "raw_entities.sql").read_text()
+    assert re.findall(r"'(\w+)'", macro) == [e.name for e in ENTITIES]
+
+
+def test_sources_document_exactly_the_contract_columns() -> None:
+    sources = yaml.safe_load((PROJECT_DIR / "models" / "staging" / "_loyalty__sources.yml").read_text())
+    tables = {t["name"]: [c["name"] for c in t["columns"]] for t in sources["sources"][0]["tables"]}
+    assert tables == {e.name: list(e.all_columns) for e in ENTITIES}
+
+
+def test_quarantine_reason_codes_match_the_contract() -> None:
+    audit = yaml.safe_load((PROJECT_DIR / "models" / "audit" / "_audit__models.yml").read_text())
+    (quarantine,) = [m for m in audit["models"] if m["name"] == "quarantined_rows"]
+    (reason,) = [c for c in quarantine["columns"] if c["name"] == "reason_code"]
+    accepted = next(t for t in reason["data_tests"] if isinstance(t, dict))["accepted_values"]["arguments"]["values"]
+    assert accepted == list(REASON_CODES)
+
+
+def test_default_dbt_vars_read_every_entity_of_the_bundled_data() -> None:
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
+    assert list(project["vars"]["raw_sources"]) == [e.name for e in ENTITIES]

@@ -1,0 +1,105 @@
+"""End to end on the bundled default data, as a newcomer runs it: the CLI from another working directory, a real
+DuckDB file published, every dbt test passing inside the build, then dbt docs generated."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_DIR, query, run_cli
+
+from loyalty import config
+from loyalty.build import dbt_command
+from loyalty.landing import check_landing
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    workdir = tmp_path_factory.mktemp("elsewhere")
+    result = run_cli("run", "--quiet", cwd=workdir, env={"LOYALTY_WAREHOUSE": "out/loyalty.duckdb"})
+    return workdir / "out" / "loyalty.duckdb", result
+
+
+def test_run_publishes_the_warehouse_and_prints_a_summary(
+    published: tuple[Path, subprocess.CompletedProcess],
+) -> None:
+    warehouse, result = published
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert warehouse.is_file()
+    assert not (warehouse.parent / ".build" / warehouse.name).exists()
+    assert f"warehouse published: {warehouse}" in result.stdout
+    manifest = json.loads((config.DEFAULT_RAW_DIR / "manifest.json").read_text())
+    assert f"as of {manifest['data_end_date']}" in result.stdout
+    for model in ("marts.fct_orders", "marts.dim_customers", "audit.quarantined_rows"):
+        assert model in result.stdout
+
+
+def test_bundled_data_reconciles_and_quarantines_little(
+    published: tuple[Path, subprocess.CompletedProcess],
+) -> None:
+    warehouse, _ = published
+    rows = query(
+        warehouse,
+        "select entity, raw_rows, staged_rows, quarantined_rows, collapsed_duplicates from audit.raw_reconciliation",
+    )
+    assert len(rows) == 9
+    for entity, raw, staged, quarantined, collapsed in rows:
+        assert raw > 0, entity
+        assert raw == staged + quarantined + collapsed, entity
+        assert quarantined / raw < 0.01, entity
+
+
+def test_bundled_data_quarantine_matches_what_the_generator_injected(
+    published: tuple[Path, subprocess.CompletedProcess],
+) -> None:
+    warehouse, _ = published
+    manifest = json.loads((config.DEFAULT_RAW_DIR / "manifest.json").read_text())
+    got = {
+        (entity, reason): count
+        for entity, reason, count in query(
+            warehouse, "select entity, reason_code, count(*) from audit.quarantined_rows group by all"
+        )
+    }
+    injected = {
+        (entity, reason): count
+        for entity, reasons in manifest["injected"].items()
+        for reason, count in reasons.items()
+        if count
+    }
+    assert got == injected
+    collapsed = dict(query(warehouse, "select entity, collapsed_duplicates from audit.raw_reconciliation"))
+    assert {e: n for e, n in collapsed.items() if n} == {e: n for e, n in manifest["exact_duplicates"].items() if n}
+
+
+def test_facts_are_consistent(published: tuple[Path, subprocess.CompletedProcess]) -> None:
+    warehouse, _ = published
+    (orders, customers, first_orders) = query(
+        warehouse,
+        "select count(*) filter (where is_valid_order), count(distinct customer_id) filter (where is_valid_order),"
+        " count(*) filter (where is_first_order) from marts.fct_orders",
+    )[0]
+    assert orders > customers > 0
+    assert first_orders == customers
+    assert query(warehouse, "select count(*) from marts.dim_customers where is_customer") == [(customers,)]
+    # gross revenue of the orders equals the sum of their lines (USD lines exactly; others within a cent a line)
+    (diff,) = query(
+        warehouse,
+        "select max(abs(o.gross_revenue - l.gross)) - max(o.line_count) * 0.01 from marts.fct_orders o"
+        " join (select order_id, sum(gross_revenue) gross from marts.fct_order_items group by 1) l using (order_id)",
+    )[0]
+    assert diff <= 0
+
+
+def test_dbt_docs_generate(published: tuple[Path, subprocess.CompletedProcess], tmp_path: Path) -> None:
+    warehouse, _ = published
+    settings = config.resolve(warehouse=str(warehouse))
+    command, env = dbt_command(settings, check_landing(settings.raw_dir), "docs", "generate", "--static")
+    env["LOYALTY_DBT_DATABASE"] = str(warehouse)
+    command += ["--target-path", str(tmp_path / "target")]
+    result = subprocess.run(command, env=env, cwd=PROJECT_DIR, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+    catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
+    assert "model.loyalty.fct_orders" in catalog["nodes"]
+    assert (tmp_path / "target" / "static_index.html").stat().st_size > 100_000

@@ -1,0 +1,81 @@
+"""The landing check: missing files or columns are one clear line naming the file and column; optional files may
+be absent (their models are empty, a warning says so); extra columns are fine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import build_warehouse, query, run_cli
+
+from loyalty.contract import ENTITIES
+from loyalty.errors import LoyaltyError
+from loyalty.landing import check_landing
+
+
+def test_fixture_passes_the_landing_check(raw_copy: Path) -> None:
+    landing = check_landing(raw_copy)
+    assert set(landing.files) == {e.name for e in ENTITIES}
+    assert landing.warnings == []
+
+
+def test_missing_required_file_names_the_file(raw_copy: Path) -> None:
+    (raw_copy / "orders.csv").unlink()
+    with pytest.raises(LoyaltyError, match=r"required file orders\.csv \(or orders\.parquet\) is missing"):
+        check_landing(raw_copy)
+
+
+def test_missing_required_column_names_file_and_column(raw_copy: Path) -> None:
+    path = raw_copy / "order_items.csv"
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    drop = header.index("unit_price")
+    path.write_text("\n".join(",".join(v for i, v in enumerate(line.split(",")) if i != drop) for line in lines))
+    with pytest.raises(LoyaltyError, match=r"order_items\.csv: required column 'unit_price' is missing"):
+        check_landing(raw_copy)
+
+
+def test_csv_and_parquet_of_one_entity_is_ambiguous(raw_copy: Path) -> None:
+    (raw_copy / "products.parquet").write_bytes(b"")
+    with pytest.raises(LoyaltyError, match="both products.csv and products.parquet exist"):
+        check_landing(raw_copy)
+
+
+def test_unreadable_file_is_a_clear_error(raw_copy: Path) -> None:
+    (raw_copy / "customers.csv").unlink()
+    (raw_copy / "customers.parquet").write_text("this is not parquet")
+    with pytest.raises(LoyaltyError, match=r"customers\.parquet: cannot be read as PARQUET"):
+        check_landing(raw_copy)
+
+
+def test_cli_error_is_one_line_without_traceback(raw_copy: Path, tmp_path: Path) -> None:
+    (raw_copy / "customers.csv").unlink()
+    result = run_cli("run", "--raw-dir", str(raw_copy), "--warehouse", str(tmp_path / "w.duckdb"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {raw_copy}: required file customers.csv (or customers.parquet) is missing"
+    ]
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_absent_optional_files_build_empty_models_with_a_warning(raw_copy: Path, tmp_path: Path) -> None:
+    optional = [e.name for e in ENTITIES if not e.required]
+    for name in optional:
+        (raw_copy / f"{name}.csv").unlink()
+    landing = check_landing(raw_copy)
+    assert len(landing.warnings) == len(optional)
+    assert all("is absent" in w for w in landing.warnings)
+
+    warehouse = build_warehouse(raw_copy, tmp_path / "wh" / "loyalty.duckdb")
+    assert query(warehouse, "select count(*) from marts.fct_refunds") == [(0,)]
+    assert query(warehouse, "select count(*) from marts.fct_survey_responses") == [(0,)]
+    assert query(warehouse, "select count(*) from marts.fct_orders") == [(6,)]
+    assert query(warehouse, "select sum(refunded_amount) from marts.fct_orders") == [(0,)]
+    raw = dict(query(warehouse, "select entity, raw_rows from audit.raw_reconciliation"))
+    assert all(raw[name] == 0 for name in optional)
+
+
+def test_survey_without_the_optional_currency_column_uses_the_reporting_currency(raw_copy: Path) -> None:
+    landing = check_landing(raw_copy)
+    relation = landing.files["survey_responses"].relation
+    assert "cast(null as varchar) as currency" in relation

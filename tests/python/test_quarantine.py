@@ -1,0 +1,90 @@
+"""Each bad-input kind ends in audit.quarantined_rows with its reason, and raw_reconciliation balances.
+
+The fixture tests/fixtures/raw_bad_rows has one raw row per kind; expected_quarantine.csv lists, by hand, the
+(entity, key, reason) every bad row must get.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+from conftest import build_warehouse, expected_quarantine, query
+
+
+def test_every_bad_row_is_quarantined_with_its_reason(bad_rows_warehouse: Path) -> None:
+    got = sorted(query(bad_rows_warehouse, "select entity, record_key, reason_code from audit.quarantined_rows"))
+    assert got == expected_quarantine()
+
+
+def test_every_reason_code_of_the_contract_is_exercised(bad_rows_warehouse: Path) -> None:
+    from loyalty.contract import REASON_CODES
+
+    assert {reason for _, _, reason in expected_quarantine()} == set(REASON_CODES)
+
+
+def test_raw_rows_equal_staged_plus_quarantined_plus_collapsed(bad_rows_warehouse: Path) -> None:
+    rows = query(
+        bad_rows_warehouse,
+        "select entity, raw_rows, staged_rows, quarantined_rows, collapsed_duplicates"
+        " from audit.raw_reconciliation order by entity",
+    )
+    assert {r[0]: r[1:] for r in rows} == {
+        # entity: (raw, staged, quarantined, collapsed), counted by hand from the fixture files
+        "customers": (9, 3, 5, 1),
+        "engagement_events": (6, 2, 3, 1),
+        "loyalty_events": (6, 2, 4, 0),
+        "marketing_spend": (5, 2, 3, 0),
+        "order_items": (16, 7, 8, 1),
+        "orders": (16, 6, 9, 1),
+        "products": (5, 2, 3, 0),
+        "refunds": (7, 2, 5, 0),
+        "survey_responses": (12, 2, 10, 0),
+    }
+    for entity, raw, staged, quarantined, collapsed in rows:
+        assert raw == staged + quarantined + collapsed, entity
+
+
+def test_orders_after_the_as_of_date_are_staged_but_do_not_count(bad_rows_warehouse: Path) -> None:
+    assert query(
+        bad_rows_warehouse,
+        "select is_after_as_of, is_valid_order, customer_order_number from marts.fct_orders where order_id = 'O12'",
+    ) == [(True, False, None)]
+
+
+def test_raw_row_keeps_extra_columns(bad_rows_warehouse: Path) -> None:
+    (raw_row,) = query(
+        bad_rows_warehouse,
+        "select raw_row from audit.quarantined_rows where entity = 'customers' and record_key = 'C6'",
+    )[0]
+    assert '"favourite_colour"' in raw_row and '"signup_at":"not-a-date"' in raw_row
+
+
+def test_no_clear_email_anywhere_in_the_warehouse(bad_rows_warehouse: Path) -> None:
+    with duckdb.connect(str(bad_rows_warehouse), read_only=True) as con:
+        columns = con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns where data_type = 'VARCHAR'"
+        ).fetchall()
+        hits = [
+            (schema, table, column)
+            for schema, table, column in columns
+            if con.execute(
+                f'select count(*) from "{schema}"."{table}" where "{column}" ilike \'%example.com%\''
+            ).fetchone()[0]
+        ]
+    assert hits == []
+    emails = query(bad_rows_warehouse, "select email_hash from marts.dim_customers where customer_id = 'C1'")
+    assert emails == [("ff8d9819fc0e12bf0d24892e45987e249a28dce836a85cad60e28eaaa8c6d976",)]
+
+
+def test_parquet_raw_files_give_the_same_warehouse(raw_copy: Path, tmp_path: Path) -> None:
+    with duckdb.connect() as con:
+        for csv_file in raw_copy.glob("*.csv"):
+            con.execute(
+                f"copy (select * from read_csv('{csv_file}', all_varchar = true, header = true))"
+                f" to '{csv_file.with_suffix('.parquet')}' (format parquet)"
+            )
+            csv_file.unlink()
+    warehouse = build_warehouse(raw_copy, tmp_path / "wh" / "loyalty.duckdb")
+    got = sorted(query(warehouse, "select entity, record_key, reason_code from audit.quarantined_rows"))
+    assert got == expected_quarantine()
