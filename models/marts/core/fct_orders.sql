@@ -39,6 +39,17 @@ amounts as (
     from orders
     left join items on orders.order_id = items.order_id
     left join refunds on orders.order_id = refunds.order_id
+),
+
+numbered as (
+    select
+        *,
+        case
+            when is_valid_order then row_number() over (
+                partition by customer_id, is_valid_order order by ordered_at, order_id
+            )
+        end as customer_order_number
+    from amounts
 )
 
 select
@@ -49,15 +60,8 @@ select
     status,
     is_valid_order,
     is_after_as_of,
-    case
-        when is_valid_order then row_number() over (
-            partition by customer_id, is_valid_order order by ordered_at, order_id
-        )
-    end as customer_order_number,
-    coalesce(
-        is_valid_order and row_number() over (partition by customer_id, is_valid_order order by ordered_at, order_id) = 1,
-        false
-    ) as is_first_order,
+    customer_order_number,
+    coalesce(customer_order_number = 1, false) as is_first_order,
     line_count,
     item_quantity,
     -- numerics
@@ -74,4 +78,4 @@ select
     ordered_at,
     order_date,
     order_month
-from amounts
+from numbered
