@@ -10,3 +10,12 @@
 {% macro line_gross_revenue(quantity, unit_price, discount_amount) -%}
     ({{ quantity }} * {{ unit_price }} - {{ discount_amount }})
 {%- endmacro %}
+
+{#- Joins, as `alias`, the exchange rate of `currency` in force on `on_date` (seed exchange_rates, through
+    stg_reference__exchange_rates). Used twice per conversion: the amount's currency and the reporting currency. -#}
+{% macro join_exchange_rate(alias, currency, on_date) -%}
+left join {{ ref('stg_reference__exchange_rates') }} as {{ alias }}
+    on {{ alias }}.currency_code = {{ currency }}
+    and {{ on_date }} >= {{ alias }}.valid_from
+    and {{ on_date }} < {{ alias }}.valid_to
+{%- endmacro %}

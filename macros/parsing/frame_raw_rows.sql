@@ -37,11 +37,25 @@ from (
 window by_key as (partition by _record_key)
 {%- endmacro %}
 
-{#- The columns every base model carries through after its typed columns. -#}
-{% macro raw_row_columns() -%}
-    _record_key,
-    _copy_number,
-    _raw_row
+{#- The framing columns a base model carries from frame_raw_rows into its checks. -#}
+{% macro framing_columns() -%}
+    _is_key_missing,
+    _is_key_conflict,
+    {{ raw_row_columns() }}
+{%- endmacro %}
+
+{#- The framing columns every base model outputs after its typed columns (optionally qualified). -#}
+{% macro raw_row_columns(relation=none) -%}
+    {%- set prefix = relation ~ '.' if relation else '' -%}
+    {{ prefix }}_record_key,
+    {{ prefix }}_copy_number,
+    {{ prefix }}_raw_row
+{%- endmacro %}
+
+{#- The first two reasons of every base model: the key is missing, or its versions conflict. -#}
+{% macro key_reasons(relation) -%}
+        when {{ relation }}._is_key_missing then 'missing_key'
+        when {{ relation }}._is_key_conflict then 'conflicting_duplicate_key'
 {%- endmacro %}
 
 {#- A staging model: the trusted rows of its base model (first copy of each row, no quarantine reason). -#}

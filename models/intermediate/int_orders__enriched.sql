@@ -6,10 +6,6 @@ with orders as (
     select * from {{ ref('stg_loyalty__orders') }}
 ),
 
-rates as (
-    select * from {{ ref('stg_reference__exchange_rates') }}
-),
-
 dated as (
     select
         *,
@@ -29,11 +25,5 @@ select
     dated.currency_code,
     reporting_rate.units_per_usd / order_rate.units_per_usd as exchange_rate
 from dated
-left join rates as order_rate
-    on dated.currency_code = order_rate.currency_code
-    and dated.order_date >= order_rate.valid_from
-    and dated.order_date < order_rate.valid_to
-left join rates as reporting_rate
-    on reporting_rate.currency_code = '{{ var("reporting_currency") }}'
-    and dated.order_date >= reporting_rate.valid_from
-    and dated.order_date < reporting_rate.valid_to
+{{ join_exchange_rate('order_rate', 'dated.currency_code', 'dated.order_date') }}
+{{ join_exchange_rate('reporting_rate', "'" ~ var('reporting_currency') ~ "'", 'dated.order_date') }}

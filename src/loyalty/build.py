@@ -36,9 +36,16 @@ def build_path(warehouse: Path) -> Path:
     return warehouse.parent / ".build" / warehouse.name
 
 
-def dbt_command(settings: Settings, landing: Landing, *args: str) -> tuple[list[str], dict[str, str]]:
-    """The dbt command line and environment for this project and these settings."""
+def dbt_command(
+    settings: Settings, landing: Landing, *args: str, database: Path | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The dbt command line and environment for this project and these settings.
+
+    dbt works on ``database`` (default: the build copy). Its target (manifest, compiled SQL, docs) and logs go to
+    the build folder beside the warehouse, so builds of different warehouses never share dbt's state.
+    """
     dbt = Path(sys.executable).with_name("dbt")
+    work = build_path(settings.warehouse).parent
     variables = {**settings.dbt_vars(), "raw_sources": landing.raw_sources()}
     command = [
         str(dbt),
@@ -49,10 +56,14 @@ def dbt_command(settings: Settings, landing: Landing, *args: str) -> tuple[list[
         str(PROJECT_DIR),
         "--vars",
         json.dumps(variables),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
     ]
     env = {
         **os.environ,
-        "LOYALTY_DBT_DATABASE": str(build_path(settings.warehouse)),
+        "LOYALTY_DBT_DATABASE": str(database or build_path(settings.warehouse)),
         "LOYALTY_THREADS": str(settings.threads),
         "LOYALTY_MEMORY_LIMIT": settings.memory_limit,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

@@ -92,14 +92,24 @@ def test_facts_are_consistent(published: tuple[Path, subprocess.CompletedProcess
     assert diff <= 0
 
 
-def test_dbt_docs_generate(published: tuple[Path, subprocess.CompletedProcess], tmp_path: Path) -> None:
+def test_dbt_docs_generate(published: tuple[Path, subprocess.CompletedProcess]) -> None:
     warehouse, _ = published
     settings = config.resolve(warehouse=str(warehouse))
-    command, env = dbt_command(settings, check_landing(settings.raw_dir), "docs", "generate", "--static")
-    env["LOYALTY_DBT_DATABASE"] = str(warehouse)
-    command += ["--target-path", str(tmp_path / "target")]
+    command, env = dbt_command(
+        settings, check_landing(settings.raw_dir), "docs", "generate", "--static", database=warehouse
+    )
     result = subprocess.run(command, env=env, cwd=PROJECT_DIR, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]
-    catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
+    target = warehouse.parent / ".build" / "target"
+    catalog = json.loads((target / "catalog.json").read_text())
     assert "model.loyalty.fct_orders" in catalog["nodes"]
-    assert (tmp_path / "target" / "static_index.html").stat().st_size > 100_000
+    manifest = json.loads((target / "manifest.json").read_text())
+    undocumented = [
+        f"{node['name']}.{column}"
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        for column in catalog["nodes"][node["unique_id"]]["columns"]
+        if not node["columns"].get(column, {}).get("description")
+    ]
+    assert undocumented == []
+    assert (target / "static_index.html").stat().st_size > 100_000

@@ -4,10 +4,6 @@ with responses as (
     select * from {{ ref('stg_loyalty__survey_responses') }}
 ),
 
-rates as (
-    select * from {{ ref('stg_reference__exchange_rates') }}
-),
-
 scored as (
     select
         *,
@@ -37,11 +33,5 @@ select
     cast(date_trunc('month', scored.response_date) as date) as response_month,
     scored.response_date > {{ as_of_date() }} as is_after_as_of
 from scored
-left join rates as spend_rate
-    on scored.currency_code = spend_rate.currency_code
-    and scored.response_date >= spend_rate.valid_from
-    and scored.response_date < spend_rate.valid_to
-left join rates as reporting_rate
-    on reporting_rate.currency_code = '{{ var("reporting_currency") }}'
-    and scored.response_date >= reporting_rate.valid_from
-    and scored.response_date < reporting_rate.valid_to
+{{ join_exchange_rate('spend_rate', 'scored.currency_code', 'scored.response_date') }}
+{{ join_exchange_rate('reporting_rate', "'" ~ var('reporting_currency') ~ "'", 'scored.response_date') }}

@@ -15,9 +15,7 @@ typed as (
         {{ parse_utc_timestamp('signup_at') }} as signed_up_at,
         -- checks
         {{ clean_text('signup_at') }} is null as _signup_missing,
-        _is_key_missing,
-        _is_key_conflict,
-        {{ raw_row_columns() }}
+        {{ framing_columns() }}
     from framed
 )
 
@@ -28,8 +26,7 @@ select
     acquisition_channel,
     signed_up_at,
     case
-        when _is_key_missing then 'missing_key'
-        when _is_key_conflict then 'conflicting_duplicate_key'
+        {{ key_reasons('typed') }}
         when _signup_missing then 'missing_value'
         when signed_up_at is null then 'unparseable_timestamp'
     end as _quarantine_reason,

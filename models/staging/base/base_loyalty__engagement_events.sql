@@ -15,9 +15,7 @@ typed as (
         {{ parse_utc_timestamp('occurred_at') }} as occurred_at,
         -- checks
         ({{ clean_text('customer_id') }} is null or {{ clean_text('occurred_at') }} is null) as _value_missing,
-        _is_key_missing,
-        _is_key_conflict,
-        {{ raw_row_columns() }}
+        {{ framing_columns() }}
     from framed
 ),
 
@@ -31,16 +29,13 @@ select
     typed.event_type,
     typed.occurred_at,
     case
-        when typed._is_key_missing then 'missing_key'
-        when typed._is_key_conflict then 'conflicting_duplicate_key'
+        {{ key_reasons('typed') }}
         when typed._value_missing then 'missing_value'
         when typed.occurred_at is null then 'unparseable_timestamp'
         when typed.event_type is null
             or typed.event_type not in ('site_visit', 'review', 'social_share', 'referral') then 'invalid_value'
         when customers.customer_id is null then 'unknown_customer'
     end as _quarantine_reason,
-    typed._record_key,
-    typed._copy_number,
-    typed._raw_row
+    {{ raw_row_columns('typed') }}
 from typed
 left join customers on typed.customer_id = customers.customer_id

@@ -20,9 +20,7 @@ typed as (
         -- checks
         ({{ clean_text('customer_id') }} is null or {{ clean_text('occurred_at') }} is null) as _value_missing,
         {{ is_unparseable('points', parse_integer('points')) }} as _number_unparseable,
-        _is_key_missing,
-        _is_key_conflict,
-        {{ raw_row_columns() }}
+        {{ framing_columns() }}
     from framed
 ),
 
@@ -38,8 +36,7 @@ select
     typed.points,
     typed.occurred_at,
     case
-        when typed._is_key_missing then 'missing_key'
-        when typed._is_key_conflict then 'conflicting_duplicate_key'
+        {{ key_reasons('typed') }}
         when typed._value_missing then 'missing_value'
         when typed.occurred_at is null then 'unparseable_timestamp'
         when typed._number_unparseable then 'unparseable_number'
@@ -50,8 +47,6 @@ select
         when typed.points < 0 then 'negative_amount'
         when customers.customer_id is null then 'unknown_customer'
     end as _quarantine_reason,
-    typed._record_key,
-    typed._copy_number,
-    typed._raw_row
+    {{ raw_row_columns('typed') }}
 from typed
 left join customers on typed.customer_id = customers.customer_id

@@ -14,9 +14,7 @@ typed as (
         upper({{ clean_text('currency') }}) as currency_code,
         -- checks
         ({{ clean_text('amount') }} is null or {{ clean_text('currency') }} is null) as _value_missing,
-        _is_key_missing,
-        _is_key_conflict,
-        {{ raw_row_columns() }}
+        {{ framing_columns() }}
     from framed
 ),
 
@@ -30,16 +28,13 @@ select
     typed.amount,
     typed.currency_code,
     case
-        when typed._is_key_missing then 'missing_key'
-        when typed._is_key_conflict then 'conflicting_duplicate_key'
+        {{ key_reasons('typed') }}
         when typed._value_missing then 'missing_value'
         when typed.spend_month is null then 'unparseable_timestamp'
         when typed.amount is null then 'unparseable_number'
         when typed.amount < 0 then 'negative_amount'
         when currencies.currency_code is null then 'unknown_currency'
     end as _quarantine_reason,
-    typed._record_key,
-    typed._copy_number,
-    typed._raw_row
+    {{ raw_row_columns('typed') }}
 from typed
 left join currencies on typed.currency_code = currencies.currency_code

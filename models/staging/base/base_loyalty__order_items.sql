@@ -26,9 +26,7 @@ typed as (
             or {{ is_unparseable('unit_price', parse_money('unit_price')) }}
             or {{ is_unparseable('discount_amount', parse_money('discount_amount')) }}
         ) as _number_unparseable,
-        _is_key_missing,
-        _is_key_conflict,
-        {{ raw_row_columns() }}
+        {{ framing_columns() }}
     from framed
 ),
 
@@ -48,8 +46,7 @@ select
     typed.unit_price,
     typed.discount_amount,
     case
-        when typed._is_key_missing then 'missing_key'
-        when typed._is_key_conflict then 'conflicting_duplicate_key'
+        {{ key_reasons('typed') }}
         when typed._value_missing then 'missing_value'
         when typed._number_unparseable then 'unparseable_number'
         when typed.quantity < 0 then 'negative_quantity'
@@ -58,9 +55,7 @@ select
         when orders.order_id is null then 'unknown_order'
         when products.product_id is null then 'unknown_product'
     end as _quarantine_reason,
-    typed._record_key,
-    typed._copy_number,
-    typed._raw_row
+    {{ raw_row_columns('typed') }}
 from typed
 left join orders on typed.order_id = orders.order_id
 left join products on typed.product_id = products.product_id

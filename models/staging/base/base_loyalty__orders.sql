@@ -16,9 +16,7 @@ typed as (
         {{ parse_utc_timestamp('ordered_at') }} as ordered_at,
         -- checks
         ({{ clean_text('ordered_at') }} is null or {{ clean_text('customer_id') }} is null) as _value_missing,
-        _is_key_missing,
-        _is_key_conflict,
-        {{ raw_row_columns() }}
+        {{ framing_columns() }}
     from framed
 ),
 
@@ -37,17 +35,14 @@ select
     typed.currency_code,
     typed.ordered_at,
     case
-        when typed._is_key_missing then 'missing_key'
-        when typed._is_key_conflict then 'conflicting_duplicate_key'
+        {{ key_reasons('typed') }}
         when typed._value_missing then 'missing_value'
         when typed.ordered_at is null then 'unparseable_timestamp'
         when typed.status is null or typed.status not in ('completed', 'cancelled') then 'invalid_value'
         when currencies.currency_code is null then 'unknown_currency'
         when customers.customer_id is null then 'unknown_customer'
     end as _quarantine_reason,
-    typed._record_key,
-    typed._copy_number,
-    typed._raw_row
+    {{ raw_row_columns('typed') }}
 from typed
 left join customers on typed.customer_id = customers.customer_id
 left join currencies on typed.currency_code = currencies.currency_code

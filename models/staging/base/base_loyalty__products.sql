@@ -12,8 +12,7 @@ select
     -- numerics
     {{ parse_money('list_price') }} as list_price,
     case
-        when _is_key_missing then 'missing_key'
-        when _is_key_conflict then 'conflicting_duplicate_key'
+        {{ key_reasons('framed') }}
         when {{ clean_text('category') }} is null then 'missing_value'
         when {{ is_unparseable('list_price', parse_money('list_price')) }} then 'unparseable_number'
         when {{ parse_money('list_price') }} < 0 then 'negative_amount'

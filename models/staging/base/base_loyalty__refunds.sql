@@ -20,9 +20,7 @@ typed as (
             or {{ clean_text('amount') }} is null
             or {{ clean_text('refunded_at') }} is null
         ) as _value_missing,
-        _is_key_missing,
-        _is_key_conflict,
-        {{ raw_row_columns() }}
+        {{ framing_columns() }}
     from framed
 ),
 
@@ -42,8 +40,7 @@ checked as (
         order_gross.order_id is not null as _order_known,
         order_gross.gross_revenue as _order_gross_revenue,
         case
-            when typed._is_key_missing then 'missing_key'
-            when typed._is_key_conflict then 'conflicting_duplicate_key'
+            {{ key_reasons('typed') }}
             when typed._value_missing then 'missing_value'
             when typed.refunded_at is null then 'unparseable_timestamp'
             when typed.amount is null then 'unparseable_number'

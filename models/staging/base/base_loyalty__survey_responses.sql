@@ -39,9 +39,7 @@ typed as (
             {%- if not loop.last %} or {% endif %}
             {% endfor %}
         ) as _score_out_of_range,
-        _is_key_missing,
-        _is_key_conflict,
-        {{ raw_row_columns() }}
+        {{ framing_columns() }}
     from framed
 ),
 
@@ -63,8 +61,7 @@ select
     typed.currency_code,
     typed.responded_at,
     case
-        when typed._is_key_missing then 'missing_key'
-        when typed._is_key_conflict then 'conflicting_duplicate_key'
+        {{ key_reasons('typed') }}
         when typed._value_missing then 'missing_value'
         when typed.responded_at is null then 'unparseable_timestamp'
         when typed._number_unparseable then 'unparseable_number'
@@ -73,9 +70,7 @@ select
         when currencies.currency_code is null then 'unknown_currency'
         when typed.customer_id is not null and customers.customer_id is null then 'unknown_customer'
     end as _quarantine_reason,
-    typed._record_key,
-    typed._copy_number,
-    typed._raw_row
+    {{ raw_row_columns('typed') }}
 from typed
 left join customers on typed.customer_id = customers.customer_id
 left join currencies on typed.currency_code = currencies.currency_code
