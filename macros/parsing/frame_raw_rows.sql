@@ -64,3 +64,10 @@ select * exclude (_quarantine_reason, _record_key, _copy_number, _raw_row)
 from {{ ref(base_model) }}
 where _copy_number = 1 and _quarantine_reason is null
 {%- endmacro %}
+
+{#- A base model's last step: the raw row as JSON is kept only where the row is quarantined (quarantined_rows
+    reads it); trusted rows are their typed columns, so the raw text is not stored twice. -#}
+{% macro keep_raw_row_of_quarantined(verdict) -%}
+select * replace (case when _quarantine_reason is not null then _raw_row end as _raw_row)
+from {{ verdict }}
+{%- endmacro %}

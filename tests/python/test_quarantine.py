@@ -88,3 +88,16 @@ def test_parquet_raw_files_give_the_same_warehouse(raw_copy: Path, tmp_path: Pat
     warehouse = build_warehouse(raw_copy, tmp_path / "wh" / "loyalty.duckdb")
     got = sorted(query(warehouse, "select entity, record_key, reason_code from audit.quarantined_rows"))
     assert got == expected_quarantine()
+
+
+def test_raw_rows_are_stored_for_quarantined_rows_only(bad_rows_warehouse: Path) -> None:
+    from loyalty.contract import ENTITIES
+
+    for entity in ENTITIES:
+        kept = query(
+            bad_rows_warehouse,
+            f"select count(*) filter (where _quarantine_reason is null and _raw_row is not null),"
+            f" count(*) filter (where _quarantine_reason is not null and _raw_row is null)"
+            f" from staging.base_loyalty__{entity.name}",
+        )
+        assert kept == [(0, 0)], entity.name

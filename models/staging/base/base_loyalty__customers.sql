@@ -17,18 +17,22 @@ typed as (
         {{ clean_text('signup_at') }} is null as _signup_missing,
         {{ framing_columns() }}
     from framed
+),
+
+verdict as (
+    select
+        customer_id,
+        email_hash,
+        country_code,
+        acquisition_channel,
+        signed_up_at,
+        case
+            {{ key_reasons('typed') }}
+            when _signup_missing then 'missing_value'
+            when signed_up_at is null then 'unparseable_timestamp'
+        end as _quarantine_reason,
+        {{ raw_row_columns() }}
+    from typed
 )
 
-select
-    customer_id,
-    email_hash,
-    country_code,
-    acquisition_channel,
-    signed_up_at,
-    case
-        {{ key_reasons('typed') }}
-        when _signup_missing then 'missing_value'
-        when signed_up_at is null then 'unparseable_timestamp'
-    end as _quarantine_reason,
-    {{ raw_row_columns() }}
-from typed
+{{ keep_raw_row_of_quarantined('verdict') }}

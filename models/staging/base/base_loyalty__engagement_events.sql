@@ -21,21 +21,25 @@ typed as (
 
 customers as (
     select customer_id from {{ ref('stg_loyalty__customers') }}
+),
+
+verdict as (
+    select
+        typed.event_id,
+        typed.customer_id,
+        typed.event_type,
+        typed.occurred_at,
+        case
+            {{ key_reasons('typed') }}
+            when typed._value_missing then 'missing_value'
+            when typed.occurred_at is null then 'unparseable_timestamp'
+            when typed.event_type is null
+                or typed.event_type not in ('site_visit', 'review', 'social_share', 'referral') then 'invalid_value'
+            when customers.customer_id is null then 'unknown_customer'
+        end as _quarantine_reason,
+        {{ raw_row_columns('typed') }}
+    from typed
+    left join customers on typed.customer_id = customers.customer_id
 )
 
-select
-    typed.event_id,
-    typed.customer_id,
-    typed.event_type,
-    typed.occurred_at,
-    case
-        {{ key_reasons('typed') }}
-        when typed._value_missing then 'missing_value'
-        when typed.occurred_at is null then 'unparseable_timestamp'
-        when typed.event_type is null
-            or typed.event_type not in ('site_visit', 'review', 'social_share', 'referral') then 'invalid_value'
-        when customers.customer_id is null then 'unknown_customer'
-    end as _quarantine_reason,
-    {{ raw_row_columns('typed') }}
-from typed
-left join customers on typed.customer_id = customers.customer_id
+{{ keep_raw_row_of_quarantined('verdict') }}

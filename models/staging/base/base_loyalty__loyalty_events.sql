@@ -26,27 +26,31 @@ typed as (
 
 customers as (
     select customer_id from {{ ref('stg_loyalty__customers') }}
+),
+
+verdict as (
+    select
+        typed.event_id,
+        typed.customer_id,
+        typed.event_type,
+        typed.tier,
+        typed.points,
+        typed.occurred_at,
+        case
+            {{ key_reasons('typed') }}
+            when typed._value_missing then 'missing_value'
+            when typed.occurred_at is null then 'unparseable_timestamp'
+            when typed._number_unparseable then 'unparseable_number'
+            when typed.event_type is null
+                or typed.event_type not in ('enrolled', 'points_earned', 'points_redeemed', 'tier_changed')
+                or (typed.tier is not null and typed.tier not in ('bronze', 'silver', 'gold'))
+                then 'invalid_value'
+            when typed.points < 0 then 'negative_amount'
+            when customers.customer_id is null then 'unknown_customer'
+        end as _quarantine_reason,
+        {{ raw_row_columns('typed') }}
+    from typed
+    left join customers on typed.customer_id = customers.customer_id
 )
 
-select
-    typed.event_id,
-    typed.customer_id,
-    typed.event_type,
-    typed.tier,
-    typed.points,
-    typed.occurred_at,
-    case
-        {{ key_reasons('typed') }}
-        when typed._value_missing then 'missing_value'
-        when typed.occurred_at is null then 'unparseable_timestamp'
-        when typed._number_unparseable then 'unparseable_number'
-        when typed.event_type is null
-            or typed.event_type not in ('enrolled', 'points_earned', 'points_redeemed', 'tier_changed')
-            or (typed.tier is not null and typed.tier not in ('bronze', 'silver', 'gold'))
-            then 'invalid_value'
-        when typed.points < 0 then 'negative_amount'
-        when customers.customer_id is null then 'unknown_customer'
-    end as _quarantine_reason,
-    {{ raw_row_columns('typed') }}
-from typed
-left join customers on typed.customer_id = customers.customer_id
+{{ keep_raw_row_of_quarantined('verdict') }}

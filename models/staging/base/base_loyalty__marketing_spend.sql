@@ -20,21 +20,25 @@ typed as (
 
 currencies as (
     select distinct currency_code from {{ ref('exchange_rates') }}
+),
+
+verdict as (
+    select
+        typed.acquisition_channel,
+        typed.spend_month,
+        typed.amount,
+        typed.currency_code,
+        case
+            {{ key_reasons('typed') }}
+            when typed._value_missing then 'missing_value'
+            when typed.spend_month is null then 'unparseable_timestamp'
+            when typed.amount is null then 'unparseable_number'
+            when typed.amount < 0 then 'negative_amount'
+            when currencies.currency_code is null then 'unknown_currency'
+        end as _quarantine_reason,
+        {{ raw_row_columns('typed') }}
+    from typed
+    left join currencies on typed.currency_code = currencies.currency_code
 )
 
-select
-    typed.acquisition_channel,
-    typed.spend_month,
-    typed.amount,
-    typed.currency_code,
-    case
-        {{ key_reasons('typed') }}
-        when typed._value_missing then 'missing_value'
-        when typed.spend_month is null then 'unparseable_timestamp'
-        when typed.amount is null then 'unparseable_number'
-        when typed.amount < 0 then 'negative_amount'
-        when currencies.currency_code is null then 'unknown_currency'
-    end as _quarantine_reason,
-    {{ raw_row_columns('typed') }}
-from typed
-left join currencies on typed.currency_code = currencies.currency_code
+{{ keep_raw_row_of_quarantined('verdict') }}

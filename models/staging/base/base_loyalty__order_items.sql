@@ -36,26 +36,30 @@ orders as (
 
 products as (
     select product_id from {{ ref('stg_loyalty__products') }}
+),
+
+verdict as (
+    select
+        typed.order_id,
+        typed.line_number,
+        typed.product_id,
+        typed.quantity,
+        typed.unit_price,
+        typed.discount_amount,
+        case
+            {{ key_reasons('typed') }}
+            when typed._value_missing then 'missing_value'
+            when typed._number_unparseable then 'unparseable_number'
+            when typed.quantity < 0 then 'negative_quantity'
+            when typed.unit_price < 0 or typed.discount_amount < 0 then 'negative_amount'
+            when typed.discount_amount > typed.quantity * typed.unit_price then 'discount_exceeds_line'
+            when orders.order_id is null then 'unknown_order'
+            when products.product_id is null then 'unknown_product'
+        end as _quarantine_reason,
+        {{ raw_row_columns('typed') }}
+    from typed
+    left join orders on typed.order_id = orders.order_id
+    left join products on typed.product_id = products.product_id
 )
 
-select
-    typed.order_id,
-    typed.line_number,
-    typed.product_id,
-    typed.quantity,
-    typed.unit_price,
-    typed.discount_amount,
-    case
-        {{ key_reasons('typed') }}
-        when typed._value_missing then 'missing_value'
-        when typed._number_unparseable then 'unparseable_number'
-        when typed.quantity < 0 then 'negative_quantity'
-        when typed.unit_price < 0 or typed.discount_amount < 0 then 'negative_amount'
-        when typed.discount_amount > typed.quantity * typed.unit_price then 'discount_exceeds_line'
-        when orders.order_id is null then 'unknown_order'
-        when products.product_id is null then 'unknown_product'
-    end as _quarantine_reason,
-    {{ raw_row_columns('typed') }}
-from typed
-left join orders on typed.order_id = orders.order_id
-left join products on typed.product_id = products.product_id
+{{ keep_raw_row_of_quarantined('verdict') }}

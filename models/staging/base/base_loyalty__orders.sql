@@ -26,23 +26,27 @@ customers as (
 
 currencies as (
     select distinct currency_code from {{ ref('exchange_rates') }}
+),
+
+verdict as (
+    select
+        typed.order_id,
+        typed.customer_id,
+        typed.status,
+        typed.currency_code,
+        typed.ordered_at,
+        case
+            {{ key_reasons('typed') }}
+            when typed._value_missing then 'missing_value'
+            when typed.ordered_at is null then 'unparseable_timestamp'
+            when typed.status is null or typed.status not in ('completed', 'cancelled') then 'invalid_value'
+            when currencies.currency_code is null then 'unknown_currency'
+            when customers.customer_id is null then 'unknown_customer'
+        end as _quarantine_reason,
+        {{ raw_row_columns('typed') }}
+    from typed
+    left join customers on typed.customer_id = customers.customer_id
+    left join currencies on typed.currency_code = currencies.currency_code
 )
 
-select
-    typed.order_id,
-    typed.customer_id,
-    typed.status,
-    typed.currency_code,
-    typed.ordered_at,
-    case
-        {{ key_reasons('typed') }}
-        when typed._value_missing then 'missing_value'
-        when typed.ordered_at is null then 'unparseable_timestamp'
-        when typed.status is null or typed.status not in ('completed', 'cancelled') then 'invalid_value'
-        when currencies.currency_code is null then 'unknown_currency'
-        when customers.customer_id is null then 'unknown_customer'
-    end as _quarantine_reason,
-    {{ raw_row_columns('typed') }}
-from typed
-left join customers on typed.customer_id = customers.customer_id
-left join currencies on typed.currency_code = currencies.currency_code
+{{ keep_raw_row_of_quarantined('verdict') }}

@@ -62,20 +62,24 @@ running as (
         ) as _refunded_to_date
     from checked
     where _row_reason is null and _copy_number = 1
+),
+
+verdict as (
+    select
+        checked.refund_id,
+        checked.order_id,
+        checked.amount,
+        checked.refunded_at,
+        coalesce(
+            checked._row_reason,
+            case when running._refunded_to_date > checked._order_gross_revenue then 'refund_exceeds_order' end
+        ) as _quarantine_reason,
+        checked._record_key,
+        checked._copy_number,
+        checked._raw_row
+    from checked
+    left join running
+        on checked._record_key = running._record_key and checked._copy_number = running._copy_number
 )
 
-select
-    checked.refund_id,
-    checked.order_id,
-    checked.amount,
-    checked.refunded_at,
-    coalesce(
-        checked._row_reason,
-        case when running._refunded_to_date > checked._order_gross_revenue then 'refund_exceeds_order' end
-    ) as _quarantine_reason,
-    checked._record_key,
-    checked._copy_number,
-    checked._raw_row
-from checked
-left join running
-    on checked._record_key = running._record_key and checked._copy_number = running._copy_number
+{{ keep_raw_row_of_quarantined('verdict') }}

@@ -49,28 +49,32 @@ customers as (
 
 currencies as (
     select distinct currency_code from {{ ref('exchange_rates') }}
+),
+
+verdict as (
+    select
+        typed.response_id,
+        typed.customer_id,
+        typed.recommend_score,
+        typed.repurchase_intent_score,
+        typed.cross_buy_intent_score,
+        typed.category_monthly_spend,
+        typed.currency_code,
+        typed.responded_at,
+        case
+            {{ key_reasons('typed') }}
+            when typed._value_missing then 'missing_value'
+            when typed.responded_at is null then 'unparseable_timestamp'
+            when typed._number_unparseable then 'unparseable_number'
+            when typed._score_out_of_range then 'score_out_of_range'
+            when typed.category_monthly_spend < 0 then 'negative_amount'
+            when currencies.currency_code is null then 'unknown_currency'
+            when typed.customer_id is not null and customers.customer_id is null then 'unknown_customer'
+        end as _quarantine_reason,
+        {{ raw_row_columns('typed') }}
+    from typed
+    left join customers on typed.customer_id = customers.customer_id
+    left join currencies on typed.currency_code = currencies.currency_code
 )
 
-select
-    typed.response_id,
-    typed.customer_id,
-    typed.recommend_score,
-    typed.repurchase_intent_score,
-    typed.cross_buy_intent_score,
-    typed.category_monthly_spend,
-    typed.currency_code,
-    typed.responded_at,
-    case
-        {{ key_reasons('typed') }}
-        when typed._value_missing then 'missing_value'
-        when typed.responded_at is null then 'unparseable_timestamp'
-        when typed._number_unparseable then 'unparseable_number'
-        when typed._score_out_of_range then 'score_out_of_range'
-        when typed.category_monthly_spend < 0 then 'negative_amount'
-        when currencies.currency_code is null then 'unknown_currency'
-        when typed.customer_id is not null and customers.customer_id is null then 'unknown_customer'
-    end as _quarantine_reason,
-    {{ raw_row_columns('typed') }}
-from typed
-left join customers on typed.customer_id = customers.customer_id
-left join currencies on typed.currency_code = currencies.currency_code
+{{ keep_raw_row_of_quarantined('verdict') }}
