@@ -1,5 +1,14 @@
 -- Every raw row that could not be trusted, with the entity, its key, the raw row as it arrived and why.
 -- Exact duplicate copies are not here: they are collapsed (see raw_reconciliation.collapsed_duplicates).
+-- CSV records that do not even split into fields come from the landing check (source malformed_records).
+select
+    entity,
+    'line ' || cast(line_number as varchar) as record_key,
+    'malformed_record' as reason_code,
+    cast(json_object('line_number', line_number, 'error', error, 'record_text', record_text) as varchar) as raw_row
+from {{ source('raw', 'malformed_records') }}
+
+union all
 {% for entity in raw_entities() %}
 select
     '{{ entity }}' as entity,

@@ -19,7 +19,7 @@ import duckdb
 
 from loyalty.config import PROJECT_DIR, Settings
 from loyalty.errors import LoyaltyError
-from loyalty.landing import Landing, check_landing
+from loyalty.landing import MALFORMED_FILE, Landing, check_landing
 
 SUMMARY_SCHEMAS = ("marts", "audit")
 
@@ -88,14 +88,14 @@ def run_dbt(settings: Settings, landing: Landing, *args: str, quiet: bool = Fals
 
 def build(settings: Settings, *, quiet: bool = False) -> BuildResult:
     """Check the landing data, run ``dbt build`` on a fresh build copy, publish it, and summarise."""
-    landing = check_landing(settings.raw_dir)
-    for warning in landing.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-
     target = build_path(settings.warehouse)
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in (target, target.with_name(target.name + ".wal")):
+    for stale in (target, target.with_name(target.name + ".wal"), target.parent / "landing" / MALFORMED_FILE):
         stale.unlink(missing_ok=True)
+
+    landing = check_landing(settings.raw_dir, work_dir=target.parent / "landing")
+    for warning in landing.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
     run_dbt(settings, landing, "build", quiet=quiet)
     os.replace(target, settings.warehouse)

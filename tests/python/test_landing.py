@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 from conftest import build_warehouse, query, run_cli
 
@@ -13,10 +14,36 @@ from loyalty.errors import LoyaltyError
 from loyalty.landing import check_landing
 
 
-def test_fixture_passes_the_landing_check(raw_copy: Path) -> None:
+def test_fixture_passes_the_landing_check_and_its_malformed_records_are_found(raw_copy: Path) -> None:
     landing = check_landing(raw_copy)
     assert set(landing.files) == {e.name for e in ENTITIES}
-    assert landing.warnings == []
+    assert {name: f.malformed_records for name, f in landing.files.items() if f.malformed_records} == {
+        "customers": 1,
+        "orders": 1,
+        "engagement_events": 1,
+    }
+    assert sorted(landing.warnings) == [
+        "customers.csv: 1 malformed record(s) go to quarantine as malformed_record",
+        "engagement_events.csv: 1 malformed record(s) go to quarantine as malformed_record",
+        "orders.csv: 1 malformed record(s) go to quarantine as malformed_record",
+    ]
+    assert landing.malformed_path is None  # written only when a work folder is given
+
+
+def test_malformed_records_are_written_for_dbt_with_emails_masked(raw_copy: Path, tmp_path: Path) -> None:
+    landing = check_landing(raw_copy, work_dir=tmp_path)
+    rows = duckdb.connect().execute(f"select * from read_parquet('{landing.malformed_path}')").fetchall()
+    assert rows == [
+        ("customers", 11, "MISSING COLUMNS", "C8,2024-01-01T00:00:00Z,<email removed>,US"),
+        ("engagement_events", 8, "TOO MANY COLUMNS", "E6,C1,2024-02-03T09:00:00Z,site_visit,EXTRA"),
+        ("orders", 18, "UNQUOTED VALUE", 'O14,"C1,2024-03-09T12:00:00Z,completed,USD\n'),
+    ]
+
+
+def test_a_header_is_required(raw_copy: Path) -> None:
+    (raw_copy / "products.csv").write_text("")
+    with pytest.raises(LoyaltyError, match=r"products\.csv: the first line must be a header"):
+        check_landing(raw_copy)
 
 
 def test_missing_required_file_names_the_file(raw_copy: Path) -> None:
@@ -63,8 +90,8 @@ def test_absent_optional_files_build_empty_models_with_a_warning(raw_copy: Path,
     for name in optional:
         (raw_copy / f"{name}.csv").unlink()
     landing = check_landing(raw_copy)
-    assert len(landing.warnings) == len(optional)
-    assert all("is absent" in w for w in landing.warnings)
+    absent = [w for w in landing.warnings if "is absent" in w]
+    assert absent == [f"optional file {name}.csv is absent: models built on {name} will be empty" for name in optional]
 
     warehouse = build_warehouse(raw_copy, tmp_path / "wh" / "loyalty.duckdb")
     assert query(warehouse, "select count(*) from marts.fct_refunds") == [(0,)]
