@@ -8,10 +8,13 @@ one in place.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +75,7 @@ def dbt_command(
 
 
 def run_dbt(settings: Settings, landing: Landing, *args: str, quiet: bool = False) -> None:
+    """Run dbt; with ``quiet`` its output is shown only when it fails (the last 40 lines, on stderr)."""
     command, env = dbt_command(settings, landing, *args)
     completed = subprocess.run(
         command,
@@ -82,23 +86,42 @@ def run_dbt(settings: Settings, landing: Landing, *args: str, quiet: bool = Fals
         stderr=subprocess.STDOUT if quiet else None,
     )
     if completed.returncode != 0:
-        tail = "\n".join((completed.stdout or "").splitlines()[-30:]) if quiet else ""
-        raise LoyaltyError(f"dbt {args[0]} failed (exit {completed.returncode}); see the dbt output above{tail}")
+        if quiet:
+            print("\n".join(completed.stdout.splitlines()[-40:]), file=sys.stderr)
+        log = build_path(settings.warehouse).parent / "logs" / "dbt.log"
+        raise LoyaltyError(f"dbt {args[0]} failed (exit {completed.returncode}): see dbt's output above and {log}")
+
+
+@contextmanager
+def build_lock(warehouse: Path) -> Iterator[None]:
+    """One build per warehouse at a time: a second one stops with a clear error instead of writing into the
+    first one's build copy."""
+    lock_path = build_path(warehouse).parent / "build.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LoyaltyError(f"another build of {warehouse} is running (lock {lock_path})") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build(settings: Settings, *, quiet: bool = False) -> BuildResult:
     """Check the landing data, run ``dbt build`` on a fresh build copy, publish it, and summarise."""
     target = build_path(settings.warehouse)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in (target, target.with_name(target.name + ".wal"), target.parent / "landing" / MALFORMED_FILE):
-        stale.unlink(missing_ok=True)
+    with build_lock(settings.warehouse):
+        for stale in (target, target.with_name(target.name + ".wal"), target.parent / "landing" / MALFORMED_FILE):
+            stale.unlink(missing_ok=True)
 
-    landing = check_landing(settings.raw_dir, work_dir=target.parent / "landing")
-    for warning in landing.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        landing = check_landing(settings.raw_dir, work_dir=target.parent / "landing")
+        for warning in landing.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
 
-    run_dbt(settings, landing, "build", quiet=quiet)
-    os.replace(target, settings.warehouse)
+        run_dbt(settings, landing, "build", quiet=quiet)
+        os.replace(target, settings.warehouse)
     return BuildResult(settings.warehouse, landing, *summarise(settings.warehouse))
 
 

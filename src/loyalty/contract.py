@@ -76,7 +76,7 @@ ENGAGEMENT_EVENT_TYPES = ("site_visit", "review", "social_share", "referral")
 # Reason codes a raw row can be quarantined with (models/audit/quarantined_rows.sql). One reason per row: the
 # first that applies, in this order.
 REASON_CODES: dict[str, str] = {
-    "malformed_record": "a CSV record that does not split into the header's fields (too many or too few, a broken quote)",
+    "malformed_record": "a CSV record that does not split into the header's fields (too many, too few, broken quote)",
     "missing_key": "a key column is empty",
     "conflicting_duplicate_key": "the key appears on several rows whose content differs; all of them are held back",
     "missing_value": "a required non-key column is empty",

@@ -113,3 +113,29 @@ def test_dbt_docs_generate(published: tuple[Path, subprocess.CompletedProcess]) 
     ]
     assert undocumented == []
     assert (target / "static_index.html").stat().st_size > 100_000
+
+
+def test_a_failed_build_leaves_the_published_warehouse_untouched(
+    published: tuple[Path, subprocess.CompletedProcess],
+) -> None:
+    warehouse, _ = published
+    before = (warehouse.stat().st_mtime_ns, warehouse.read_bytes())
+    # DuckDB cannot build the facts in 1 MB: dbt fails part-way through
+    result = run_cli("run", "--quiet", "--warehouse", str(warehouse), "--memory-limit", "1MB")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: dbt build failed")
+    assert (warehouse.stat().st_mtime_ns, warehouse.read_bytes()) == before
+    assert query(warehouse, "select count(*) > 0 from marts.fct_orders") == [(True,)]
+
+
+def test_one_build_per_warehouse_at_a_time(tmp_path: Path) -> None:
+    from loyalty.build import build_lock
+    from loyalty.errors import LoyaltyError
+
+    warehouse = tmp_path / "loyalty.duckdb"
+    with build_lock(warehouse):
+        with pytest.raises(LoyaltyError, match="another build of .* is running"):
+            with build_lock(warehouse):
+                pass
+    with build_lock(warehouse):  # released
+        pass
