@@ -31,7 +31,7 @@ lint: $(STAMP)
 
 # Regenerates the bundled default data (deterministic: the same seed gives the same files).
 generate-default: $(STAMP)
-	$(BIN)/loyalty generate --customers 2000 --seed 42 --bad-row-rate 0.003 --no-progress --out data/default --force
+	$(BIN)/loyalty generate --customers 5000 --seed 42 --bad-row-rate 0.003 --no-progress --out data/default --force
 
 lock:
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv

@@ -57,7 +57,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from loyalty.synthetic import run_generate
+    from loyalty.generator import run_generate
 
     return run_generate(args)
 
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_check)
 
     generate = commands.add_parser("generate", help="write synthetic raw data (see README)")
-    from loyalty.synthetic import add_generate_arguments
+    from loyalty.generator import add_generate_arguments
 
     add_generate_arguments(generate)
     generate.set_defaults(handler=_generate)
