@@ -3,7 +3,7 @@
     units_per_usd(reporting) / units_per_usd(amount's currency), taken on the order's (or response's) date.
     Converted amounts are rounded to cents. -#}
 {% macro to_reporting_currency(amount, exchange_rate) -%}
-    cast(round({{ amount }} * {{ exchange_rate }}, 2) as decimal(18, 2))
+    cast(round(({{ amount }}) * ({{ exchange_rate }}), 2) as decimal(18, 2))
 {%- endmacro %}
 
 {#- Gross revenue of an order line: quantity * unit_price - discount_amount (metrics spec, building blocks). -#}

@@ -24,3 +24,20 @@
         when {{ cli }} <= 100 then 'above_average'
     end
 {%- endmacro %}
+
+{#- Net Promoter Score of a group of responses: 100 * (promoters - detractors) / responses. Always recomputed
+    from the counts of the group (never an average of NPS values); null without responses. -#}
+{% macro nps(promoters, detractors, responses) -%}
+    (100.0 * ({{ promoters }} - {{ detractors }}) / nullif({{ responses }}, 0))
+{%- endmacro %}
+
+{#- 95 % margin of error of an NPS, in NPS points: 100 * 1.96 * sqrt((P + D - (P - D)^2) / n), P and D the
+    promoter and detractor shares. Null without responses. -#}
+{% macro nps_margin_of_error(promoters, detractors, responses) -%}
+    (100.0 * 1.96 * sqrt(
+        (cast({{ promoters }} as double) / nullif({{ responses }}, 0)
+            + cast({{ detractors }} as double) / nullif({{ responses }}, 0)
+            - power((cast({{ promoters }} as double) - {{ detractors }}) / nullif({{ responses }}, 0), 2))
+        / nullif({{ responses }}, 0)
+    ))
+{%- endmacro %}
