@@ -1,5 +1,5 @@
 """``loyalty`` command line: ``run`` builds and publishes the warehouse, ``check`` checks the landing data,
-``generate`` writes synthetic raw data."""
+``generate`` writes synthetic raw data, ``metrics`` queries the semantic layer (MetricFlow)."""
 
 from __future__ import annotations
 
@@ -62,6 +62,13 @@ def _generate(args: argparse.Namespace) -> int:
     return run_generate(args)
 
 
+def _metrics(args: argparse.Namespace) -> int:
+    from loyalty.semantic import run_metricflow
+
+    mf_args = args.mf_args[1:] if args.mf_args[:1] == ["--"] else args.mf_args
+    return run_metricflow(config.resolve(warehouse=args.warehouse), mf_args or ["--help"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loyalty", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="check that the raw files follow the contract")
     _add_settings_arguments(check)
     check.set_defaults(handler=_check)
+
+    metrics = commands.add_parser(
+        "metrics",
+        help="query the semantic layer of the published warehouse (MetricFlow's mf, read-only)",
+        description="Runs MetricFlow's `mf` with the given arguments against the published warehouse, read-only. "
+        "Example: loyalty metrics query --metrics nps --group-by metric_time__month",
+    )
+    metrics.add_argument(
+        "--warehouse", help="published DuckDB file (LOYALTY_WAREHOUSE; default: warehouse/loyalty.duckdb)"
+    )
+    metrics.add_argument("mf_args", nargs=argparse.REMAINDER, help="arguments for mf (e.g. query --metrics nps ...)")
+    metrics.set_defaults(handler=_metrics)
 
     generate = commands.add_parser("generate", help="write synthetic raw data (see README)")
     from loyalty.generator import add_generate_arguments

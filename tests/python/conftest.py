@@ -50,6 +50,15 @@ def expected_quarantine() -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture(scope="session")
+def bundled_warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The bundled default data built as a newcomer does (`loyalty run`, from another working directory, with a
+    relative LOYALTY_WAREHOUSE), once per session: (published file, the CLI's completed process)."""
+    workdir = tmp_path_factory.mktemp("elsewhere")
+    result = run_cli("run", "--quiet", cwd=workdir, env={"LOYALTY_WAREHOUSE": "out/loyalty.duckdb"})
+    return workdir / "out" / "loyalty.duckdb", result
+
+
+@pytest.fixture(scope="session")
 def bad_rows_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The hand-made fixture with one raw row per bad-input kind, built once."""
     return build_warehouse(BAD_ROWS_DIR, tmp_path_factory.mktemp("bad_rows") / "loyalty.duckdb")

@@ -16,10 +16,8 @@ from loyalty.landing import check_landing
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    workdir = tmp_path_factory.mktemp("elsewhere")
-    result = run_cli("run", "--quiet", cwd=workdir, env={"LOYALTY_WAREHOUSE": "out/loyalty.duckdb"})
-    return workdir / "out" / "loyalty.duckdb", result
+def published(bundled_warehouse: tuple[Path, subprocess.CompletedProcess]) -> tuple[Path, subprocess.CompletedProcess]:
+    return bundled_warehouse
 
 
 def test_run_publishes_the_warehouse_and_prints_a_summary(

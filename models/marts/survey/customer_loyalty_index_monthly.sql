@@ -18,7 +18,9 @@ counts as (
     select
         response_month as month_start,
         count(cli_score) as responses_with_cli,
-        avg(cli_score) as mean_cli_score,
+        -- summed as exact decimals (cli_score has 6 decimals): a double sum depends on the order DuckDB's
+        -- threads add rows in, and the same data must give the same mean on every build
+        sum(cast(cli_score as decimal(18, 6))) / nullif(count(cli_score), 0) as mean_cli_score,
         count(*) filter (where cli_band = 'above_average') as above_average,
         count(*) filter (where cli_band = 'average') as average,
         count(*) filter (where cli_band = 'below_average') as below_average
