@@ -35,7 +35,15 @@ def run_metricflow(settings: Settings, mf_args: list[str]) -> int:
     env = metricflow_env(settings.warehouse)
     bin_dir = Path(sys.executable).parent
     parse = subprocess.run(
-        [str(bin_dir / "dbt"), "parse", "--quiet", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)],
+        [
+            str(bin_dir / "dbt"),
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--profiles-dir",
+            str(PROJECT_DIR),
+        ],
         env=env,
         cwd=PROJECT_DIR,
         capture_output=True,
