@@ -1,40 +1,99 @@
 {#- The shared first step of every base model: each raw row with what the quarantine needs to decide about it.
 
-    Columns added to the raw columns:
-      _raw_row         the whole raw row as JSON text (kept in quarantined_rows so a user sees exactly what arrived)
-      _row_hash        md5 of _raw_row: two rows are exact duplicates when their hashes are equal
+    Raw rows arrive in batches (files, ordered by name; see src/loyalty/landing.py). Columns added to the raw
+    columns (which include _batch):
+      _raw             the raw row as a struct (to_json of it is kept for quarantined rows only)
+      _row_hash        hash of _raw: within one key, two rows are the same row when their hashes are equal
       _record_key      the entity's key columns, trimmed, joined with '|'
-      _copy_number     1 for the first copy of a row; 2, 3, ... for exact duplicates (collapsed, counted in
-                       raw_reconciliation.collapsed_duplicates)
       _is_key_missing  a key column is empty
-      _is_key_conflict the key appears on rows whose content differs (every version is quarantined)
+      _copy_number     1 for the first copy of a row (earliest batch); 2, 3, ... for exact copies, which are
+                       collapsed (counted in raw_reconciliation.collapsed_duplicates), in any batch
+      _is_key_conflict the key is already taken by a different version of the row: the batch that first brings a
+                       key owns it; if it brings several versions, all of them conflict; a later batch's version
+                       that is not a copy of an earlier one conflicts. Rows staged on an earlier night therefore
+                       never change their verdict, and a full refresh decides exactly as the nights did.
+
+    Only keys that occur more than once need a window (few rows); every other row is decided by one aggregate over
+    the keys. In an incremental run the earlier rows of the new rows' keys are read from {{ this }} as context.
     email_columns are replaced by their hash (see hash_email) before anything else, so a clear email never reaches
     the warehouse, not even in quarantined_rows.raw_row.
 -#}
 {% macro frame_raw_rows(relation, key_columns, email_columns=[]) -%}
-select
-    keyed.*,
-    row_number() over (partition by _row_hash) as _copy_number,
-    (not _is_key_missing and min(_row_hash) over by_key <> max(_row_hash) over by_key) as _is_key_conflict
+select * exclude (_is_context)
 from (
+    with landed as (
+        select *{% if email_columns %} replace (
+            {%- for column in email_columns %}{{ hash_email(column) }} as {{ column }}{% if not loop.last %}, {% endif %}{% endfor -%}
+        ){% endif %}
+        from {{ relation }}
+    ),
+
+    keyed as (
+        select
+            landed.*,
+            struct_pack(*columns(* exclude (_batch))) as _raw,
+            ({% for key in key_columns %}{{ clean_text(key) }} is null{% if not loop.last %} or {% endif %}{% endfor %})
+                as _is_key_missing,
+            concat_ws('|', {% for key in key_columns %}coalesce({{ clean_text(key) }}, ''){% if not loop.last %}, {% endif %}{% endfor %})
+                as _record_key
+        from landed
+    ),
+
+    all_rows as (
+        select *, hash(_raw) as _row_hash, false as _is_context
+        from keyed
+        {%- if incremental_run() %}
+        union all by name
+        select
+            _batch,
+            _record_key,
+            _row_hash,
+            _quarantine_reason = 'missing_key' as _is_key_missing,
+            true as _is_context
+        from {{ this }}
+        where _record_key in (select _record_key from keyed)
+        {%- endif %}
+    ),
+
+    repeated_keys as (
+        select _record_key
+        from all_rows
+        group by _record_key
+        having count(*) > 1
+    ),
+
+    repeated as (
+        select
+            *,
+            row_number() over (partition by _record_key, _row_hash order by _batch, _is_context desc) as _copy_number,
+            min(_batch) over (partition by _record_key, _row_hash) as _first_batch,
+            min(_batch) over (partition by _record_key) as _owner_batch
+        from all_rows
+        semi join repeated_keys using (_record_key)
+    ),
+
+    versions as (
+        select _record_key, count(distinct _row_hash) as _owner_versions
+        from repeated
+        where _batch = _owner_batch
+        group by _record_key
+    )
+
+    select all_rows.*, 1 as _copy_number, false as _is_key_conflict
+    from all_rows
+    anti join repeated_keys using (_record_key)
+
+    union all by name
+
     select
-        raw_rows.*,
-        md5(_raw_row) as _row_hash,
-        ({% for key in key_columns %}{{ clean_text(key) }} is null{% if not loop.last %} or {% endif %}{% endfor %})
-            as _is_key_missing,
-        concat_ws('|', {% for key in key_columns %}coalesce({{ clean_text(key) }}, ''){% if not loop.last %}, {% endif %}{% endfor %})
-            as _record_key
-    from (
-        select raw.*, cast(to_json(raw) as varchar) as _raw_row
-        from (
-            select *{% if email_columns %} replace (
-                {%- for column in email_columns %}{{ hash_email(column) }} as {{ column }}{% if not loop.last %}, {% endif %}{% endfor -%}
-            ){% endif %}
-            from {{ relation }}
-        ) as raw
-    ) as raw_rows
-) as keyed
-window by_key as (partition by _record_key)
+        repeated.* exclude (_owner_batch, _first_batch),
+        -- a copy has the verdict of its first copy
+        not repeated._is_key_missing
+            and (repeated._first_batch > repeated._owner_batch or versions._owner_versions > 1) as _is_key_conflict
+    from repeated
+    inner join versions using (_record_key)
+) as framed
+where not _is_context
 {%- endmacro %}
 
 {#- The framing columns a base model carries from frame_raw_rows into its checks. -#}
@@ -47,9 +106,11 @@ window by_key as (partition by _record_key)
 {#- The framing columns every base model outputs after its typed columns (optionally qualified). -#}
 {% macro raw_row_columns(relation=none) -%}
     {%- set prefix = relation ~ '.' if relation else '' -%}
+    {{ prefix }}_batch,
     {{ prefix }}_record_key,
+    {{ prefix }}_row_hash,
     {{ prefix }}_copy_number,
-    {{ prefix }}_raw_row
+    {{ prefix }}_raw
 {%- endmacro %}
 
 {#- The first two reasons of every base model: the key is missing, or its versions conflict. -#}
@@ -60,14 +121,46 @@ window by_key as (partition by _record_key)
 
 {#- A staging model: the trusted rows of its base model (first copy of each row, no quarantine reason). -#}
 {% macro staged_rows(base_model) -%}
-select * exclude (_quarantine_reason, _record_key, _copy_number, _raw_row)
+select * exclude (_quarantine_reason, _batch, _record_key, _row_hash, _copy_number, _raw_row)
 from {{ ref(base_model) }}
 where _copy_number = 1 and _quarantine_reason is null
 {%- endmacro %}
 
-{#- A base model's last step: the raw row as JSON is kept only where the row is quarantined (quarantined_rows
-    reads it); trusted rows are their typed columns, so the raw text is not stored twice. -#}
-{% macro keep_raw_row_of_quarantined(verdict) -%}
-select * replace (case when _quarantine_reason is not null then _raw_row end as _raw_row)
+{#- A base model's last step: the raw row as JSON text is kept only where the first copy of a row is quarantined
+    (quarantined_rows reads it); trusted rows are their typed columns, so the raw text is not stored twice. The
+    struct is turned into text only for those few rows. With held (incremental base models), rows checked again
+    from an earlier night keep the JSON they were stored with. -#}
+{% macro keep_raw_row_of_quarantined(verdict, held=false) -%}
+{%- set held_rows = held and incremental_run() -%}
+select
+    * exclude (_raw{% if held_rows %}, _held_raw_row{% endif %}),
+    case when _quarantine_reason is not null and _copy_number = 1
+        then {% if held_rows %}coalesce(_held_raw_row, cast(to_json(_raw) as varchar)){% else %}cast(to_json(_raw) as varchar){% endif %}
+    end as _raw_row
 from {{ verdict }}
+{%- endmacro %}
+
+{#- In an incremental base model's checks: the rows an earlier night held back for one of the reference `reasons`
+    (unknown customer, order or product), to be checked again tonight against what is staged now. Their own
+    checks passed then and do not change; only the reference is looked up again. Nothing on a full build. -#}
+{% macro held_for_reference(reasons) -%}
+    {%- if incremental_run() %}
+    union all by name
+    select
+        * exclude (_quarantine_reason, _raw_row),
+        _raw_row as _held_raw_row
+    from {{ this }}
+    where _quarantine_reason in ({% for r in reasons %}'{{ r }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    {%- endif %}
+{%- endmacro %}
+
+{#- The unique key of a base model's rows (a batch may hold exact copies: they differ in _copy_number). -#}
+{% macro base_unique_key() -%}
+    {{ return(['_batch', '_record_key', '_row_hash', '_copy_number']) }}
+{%- endmacro %}
+
+{#- is_incremental(), but false where there is no relation to be incremental on (dbt unit tests). -#}
+{% macro incremental_run() -%}
+    {%- if this is none -%}{{ return(false) }}{%- endif -%}
+    {{ return(is_incremental()) }}
 {%- endmacro %}

@@ -1,17 +1,19 @@
--- Every raw row that could not be trusted, with the entity, its key, the raw row as it arrived and why.
--- Exact duplicate copies are not here: they are collapsed (see raw_reconciliation.collapsed_duplicates).
--- CSV records that do not even split into fields come from the landing check (source malformed_records).
+-- Every raw row that could not be trusted, with the entity, the batch (file) it came in, its key, the raw row as it
+-- arrived and why. Exact duplicate copies are not here: they are collapsed (raw_reconciliation.collapsed_duplicates).
+-- CSV records that do not even split into fields come from the landing check (base_loyalty__malformed_records).
 select
     entity,
+    batch,
     'line ' || cast(line_number as varchar) as record_key,
     'malformed_record' as reason_code,
     cast(json_object('line_number', line_number, 'error', error, 'record_text', record_text) as varchar) as raw_row
-from {{ source('raw', 'malformed_records') }}
+from {{ ref('base_loyalty__malformed_records') }}
 
 union all
 {% for entity in raw_entities() %}
 select
     '{{ entity }}' as entity,
+    _batch as batch,
     _record_key as record_key,
     _quarantine_reason as reason_code,
     _raw_row as raw_row

@@ -22,7 +22,7 @@ import duckdb
 
 from loyalty.config import PROJECT_DIR, Settings
 from loyalty.errors import LoyaltyError
-from loyalty.landing import MALFORMED_FILE, Landing, check_landing
+from loyalty.landing import LANDED_FILE, MALFORMED_FILE, Landing, check_landing
 
 SUMMARY_SCHEMAS = ("marts", "audit")
 
@@ -113,10 +113,16 @@ def build(settings: Settings, *, quiet: bool = False) -> BuildResult:
     """Check the landing data, run ``dbt build`` on a fresh build copy, publish it, and summarise."""
     target = build_path(settings.warehouse)
     with build_lock(settings.warehouse):
-        for stale in (target, target.with_name(target.name + ".wal"), target.parent / "landing" / MALFORMED_FILE):
+        landing_dir = target.parent / "landing"
+        for stale in (
+            target,
+            target.with_name(target.name + ".wal"),
+            landing_dir / MALFORMED_FILE,
+            landing_dir / LANDED_FILE,
+        ):
             stale.unlink(missing_ok=True)
 
-        landing = check_landing(settings.raw_dir, work_dir=target.parent / "landing")
+        landing = check_landing(settings.raw_dir, work_dir=landing_dir)
         for warning in landing.warnings:
             print(f"warning: {warning}", file=sys.stderr)
 

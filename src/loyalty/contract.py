@@ -78,7 +78,8 @@ ENGAGEMENT_EVENT_TYPES = ("site_visit", "review", "social_share", "referral")
 REASON_CODES: dict[str, str] = {
     "malformed_record": "a CSV record that does not split into the header's fields (too many, too few, broken quote)",
     "missing_key": "a key column is empty",
-    "conflicting_duplicate_key": "the key appears on several rows whose content differs; all of them are held back",
+    "conflicting_duplicate_key": "the key appears on rows whose content differs: all versions in the batch that first"
+    " brought the key are held back, and so is a later batch's version that is not a copy of an earlier one",
     "missing_value": "a required non-key column is empty",
     "unparseable_timestamp": "a timestamp is not ISO-8601",
     "unparseable_number": "a number (or an integer column) does not parse",

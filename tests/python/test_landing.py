@@ -34,9 +34,15 @@ def test_malformed_records_are_written_for_dbt_with_emails_masked(raw_copy: Path
     landing = check_landing(raw_copy, work_dir=tmp_path)
     rows = duckdb.connect().execute(f"select * from read_parquet('{landing.malformed_path}')").fetchall()
     assert rows == [
-        ("customers", 11, "MISSING COLUMNS", "C8,2024-01-01T00:00:00Z,<email removed>,US"),
-        ("engagement_events", 8, "TOO MANY COLUMNS", "E6,C1,2024-02-03T09:00:00Z,site_visit,EXTRA"),
-        ("orders", 18, "UNQUOTED VALUE", 'O14,"C1,2024-03-09T12:00:00Z,completed,USD\n'),
+        ("customers", "customers.csv", 11, "MISSING COLUMNS", "C8,2024-01-01T00:00:00Z,<email removed>,US"),
+        (
+            "engagement_events",
+            "engagement_events.csv",
+            8,
+            "TOO MANY COLUMNS",
+            "E6,C1,2024-02-03T09:00:00Z,site_visit,EXTRA",
+        ),
+        ("orders", "orders.csv", 18, "UNQUOTED VALUE", 'O14,"C1,2024-03-09T12:00:00Z,completed,USD\n'),
     ]
 
 
@@ -48,7 +54,10 @@ def test_a_header_is_required(raw_copy: Path) -> None:
 
 def test_missing_required_file_names_the_file(raw_copy: Path) -> None:
     (raw_copy / "orders.csv").unlink()
-    with pytest.raises(LoyaltyError, match=r"required file orders\.csv \(or orders\.parquet\) is missing"):
+    with pytest.raises(
+        LoyaltyError,
+        match=r"required file orders\.csv \(or orders\.parquet, or a folder orders/ of such files\) is missing",
+    ):
         check_landing(raw_copy)
 
 
@@ -80,7 +89,8 @@ def test_cli_error_is_one_line_without_traceback(raw_copy: Path, tmp_path: Path)
     result = run_cli("run", "--raw-dir", str(raw_copy), "--warehouse", str(tmp_path / "w.duckdb"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: {raw_copy}: required file customers.csv (or customers.parquet) is missing"
+        f"error: {raw_copy}: required file customers.csv (or customers.parquet, or a folder customers/ of such"
+        " files) is missing"
     ]
     assert not (tmp_path / "w.duckdb").exists()
 
@@ -104,5 +114,5 @@ def test_absent_optional_files_build_empty_models_with_a_warning(raw_copy: Path,
 
 def test_survey_without_the_optional_currency_column_uses_the_reporting_currency(raw_copy: Path) -> None:
     landing = check_landing(raw_copy)
-    relation = landing.files["survey_responses"].relation
+    relation = landing.files["survey_responses"].relation(raw_copy)
     assert "cast(null as varchar) as currency" in relation

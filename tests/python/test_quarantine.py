@@ -83,7 +83,7 @@ def test_parquet_raw_files_give_the_same_warehouse(raw_copy: Path, tmp_path: Pat
     landing = check_landing(raw_copy)
     with duckdb.connect() as con:
         for landed in landing.files.values():
-            reader = csv_reader(landed.path, landed.columns, "ignore_errors = true")
+            reader = csv_reader(landed.path, landed.batches[0].columns, "ignore_errors = true")
             con.execute(f"copy (select * from {reader}) to '{landed.path.with_suffix('.parquet')}' (format parquet)")
             landed.path.unlink()
     warehouse = build_warehouse(raw_copy, tmp_path / "wh" / "loyalty.duckdb")

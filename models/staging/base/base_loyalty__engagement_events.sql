@@ -1,5 +1,9 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=base_unique_key(),
+    on_schema_change='fail') }}
 -- Every raw engagement event, typed, with the reason it cannot be trusted (null when it can).
 -- event_type: site_visit | review | social_share | referral.
+-- Incremental: a night reads only its new batches; events held back earlier for an unknown customer are checked
+-- again. See held_for_reference.
 with framed as (
     {{ frame_raw_rows(source('raw', 'engagement_events'), ['event_id']) }}
 ),
@@ -23,7 +27,7 @@ customers as (
     select customer_id from {{ ref('stg_loyalty__customers') }}
 ),
 
-verdict as (
+checked as (
     select
         typed.event_id,
         typed.customer_id,
@@ -35,11 +39,21 @@ verdict as (
             when typed.occurred_at is null then 'unparseable_timestamp'
             when typed.event_type is null
                 or typed.event_type not in ('site_visit', 'review', 'social_share', 'referral') then 'invalid_value'
-            when customers.customer_id is null then 'unknown_customer'
-        end as _quarantine_reason,
+        end as _row_reason,
         {{ raw_row_columns('typed') }}
     from typed
-    left join customers on typed.customer_id = customers.customer_id
+    {{ held_for_reference(['unknown_customer']) }}
+),
+
+verdict as (
+    select
+        checked.* exclude (_row_reason),
+        coalesce(
+            checked._row_reason,
+            case when customers.customer_id is null then 'unknown_customer' end
+        ) as _quarantine_reason
+    from checked
+    left join customers on checked.customer_id = customers.customer_id
 )
 
-{{ keep_raw_row_of_quarantined('verdict') }}
+{{ keep_raw_row_of_quarantined('verdict', held=true) }}

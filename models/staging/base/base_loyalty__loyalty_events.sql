@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=base_unique_key(),
+    on_schema_change='fail') }}
 -- Every raw loyalty-programme event, typed, with the reason it cannot be trusted (null when it can).
 -- event_type: enrolled | points_earned | points_redeemed | tier_changed; points (whole, >= 0) for the points
 -- events; tier (bronze | silver | gold) for enrolled and tier_changed.
@@ -28,7 +30,7 @@ customers as (
     select customer_id from {{ ref('stg_loyalty__customers') }}
 ),
 
-verdict as (
+checked as (
     select
         typed.event_id,
         typed.customer_id,
@@ -46,11 +48,21 @@ verdict as (
                 or (typed.tier is not null and typed.tier not in ('bronze', 'silver', 'gold'))
                 then 'invalid_value'
             when typed.points < 0 then 'negative_amount'
-            when customers.customer_id is null then 'unknown_customer'
-        end as _quarantine_reason,
+        end as _row_reason,
         {{ raw_row_columns('typed') }}
     from typed
-    left join customers on typed.customer_id = customers.customer_id
+    {{ held_for_reference(['unknown_customer']) }}
+),
+
+verdict as (
+    select
+        checked.* exclude (_row_reason),
+        coalesce(
+            checked._row_reason,
+            case when customers.customer_id is null then 'unknown_customer' end
+        ) as _quarantine_reason
+    from checked
+    left join customers on checked.customer_id = customers.customer_id
 )
 
-{{ keep_raw_row_of_quarantined('verdict') }}
+{{ keep_raw_row_of_quarantined('verdict', held=true) }}

@@ -1,5 +1,9 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=base_unique_key(),
+    on_schema_change='fail') }}
 -- Every raw order line, typed, with the reason it cannot be trusted (null when it can).
 -- Amounts are in the order's currency. An empty discount_amount means no discount.
+-- Incremental: a night reads only its new batches; lines held back earlier for an unknown order or product are
+-- checked again (it may have arrived since). See held_for_reference.
 with framed as (
     {{ frame_raw_rows(source('raw', 'order_items'), ['order_id', 'line_number']) }}
 ),
@@ -38,7 +42,7 @@ products as (
     select product_id from {{ ref('stg_loyalty__products') }}
 ),
 
-verdict as (
+checked as (
     select
         typed.order_id,
         typed.line_number,
@@ -53,13 +57,25 @@ verdict as (
             when typed.quantity < 0 then 'negative_quantity'
             when typed.unit_price < 0 or typed.discount_amount < 0 then 'negative_amount'
             when typed.discount_amount > typed.quantity * typed.unit_price then 'discount_exceeds_line'
-            when orders.order_id is null then 'unknown_order'
-            when products.product_id is null then 'unknown_product'
-        end as _quarantine_reason,
+        end as _row_reason,
         {{ raw_row_columns('typed') }}
     from typed
-    left join orders on typed.order_id = orders.order_id
-    left join products on typed.product_id = products.product_id
+    {{ held_for_reference(['unknown_order', 'unknown_product']) }}
+),
+
+verdict as (
+    select
+        checked.* exclude (_row_reason),
+        coalesce(
+            checked._row_reason,
+            case
+                when orders.order_id is null then 'unknown_order'
+                when products.product_id is null then 'unknown_product'
+            end
+        ) as _quarantine_reason
+    from checked
+    left join orders on checked.order_id = orders.order_id
+    left join products on checked.product_id = products.product_id
 )
 
-{{ keep_raw_row_of_quarantined('verdict') }}
+{{ keep_raw_row_of_quarantined('verdict', held=true) }}

@@ -1,5 +1,9 @@
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=base_unique_key(),
+    on_schema_change='fail') }}
 -- Every raw order row, typed, with the reason it cannot be trusted (null when it can).
 -- Orders after the as-of date are not bad: they are staged and simply do not count in metrics.
+-- Incremental: a night reads only its new batches; orders held back earlier for an unknown customer are checked
+-- again (the customer may have arrived since). See held_for_reference.
 with framed as (
     {{ frame_raw_rows(source('raw', 'orders'), ['order_id']) }}
 ),
@@ -28,7 +32,7 @@ currencies as (
     select distinct currency_code from {{ ref('exchange_rates') }}
 ),
 
-verdict as (
+checked as (
     select
         typed.order_id,
         typed.customer_id,
@@ -41,12 +45,22 @@ verdict as (
             when typed.ordered_at is null then 'unparseable_timestamp'
             when typed.status is null or typed.status not in ('completed', 'cancelled') then 'invalid_value'
             when currencies.currency_code is null then 'unknown_currency'
-            when customers.customer_id is null then 'unknown_customer'
-        end as _quarantine_reason,
+        end as _row_reason,
         {{ raw_row_columns('typed') }}
     from typed
-    left join customers on typed.customer_id = customers.customer_id
     left join currencies on typed.currency_code = currencies.currency_code
+    {{ held_for_reference(['unknown_customer']) }}
+),
+
+verdict as (
+    select
+        checked.* exclude (_row_reason),
+        coalesce(
+            checked._row_reason,
+            case when customers.customer_id is null then 'unknown_customer' end
+        ) as _quarantine_reason
+    from checked
+    left join customers on checked.customer_id = customers.customer_id
 )
 
-{{ keep_raw_row_of_quarantined('verdict') }}
+{{ keep_raw_row_of_quarantined('verdict', held=true) }}

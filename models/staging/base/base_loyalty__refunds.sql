@@ -1,6 +1,8 @@
 -- Every raw refund row, typed, with the reason it cannot be trusted (null when it can).
 -- A refund is in its order's currency. Refunds of one order may not add up to more than the order's gross
--- revenue: taken in refunded_at order, the refund that would push the total past it (and any after it) is held back.
+-- revenue: taken in landing order (batch, then refunded_at, then refund_id), the refund that would push the total
+-- past it (and any after it) is held back. Refunds are few: this model is rebuilt in full every night, against the
+-- lines staged so far.
 with framed as (
     {{ frame_raw_rows(source('raw', 'refunds'), ['refund_id']) }}
 ),
@@ -54,10 +56,13 @@ checked as (
 running as (
     -- running total of the otherwise-acceptable refunds of each order
     select
-        *,
+        _batch,
+        _record_key,
+        _row_hash,
+        _copy_number,
         sum(amount) over (
             partition by order_id
-            order by refunded_at, refund_id
+            order by _batch, refunded_at, refund_id
             rows between unbounded preceding and current row
         ) as _refunded_to_date
     from checked
@@ -74,12 +79,9 @@ verdict as (
             checked._row_reason,
             case when running._refunded_to_date > checked._order_gross_revenue then 'refund_exceeds_order' end
         ) as _quarantine_reason,
-        checked._record_key,
-        checked._copy_number,
-        checked._raw_row
+        {{ raw_row_columns('checked') }}
     from checked
-    left join running
-        on checked._record_key = running._record_key and checked._copy_number = running._copy_number
+    left join running using (_batch, _record_key, _row_hash, _copy_number)
 )
 
 {{ keep_raw_row_of_quarantined('verdict') }}
