@@ -1,9 +1,9 @@
-"""Build the warehouse with dbt on a build copy, then publish it in one rename.
+"""Build the warehouse with dbt on a build copy, validate it, then publish it in one rename.
 
 BI tools read the published file (LOYALTY_WAREHOUSE). The night's build happens in ``.build/`` beside it, under
 the same file name (DuckDB names the catalog after the file, and views refer to it), and replaces the published
-file only when dbt succeeded: a reader never sees a half-built warehouse, and a failed build leaves the last good
-one in place.
+file only when dbt succeeded and the Great Expectations checkpoint passed (``loyalty.validation``): a reader never
+sees a half-built or unvalidated warehouse, and a failed night leaves the last good one in place.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import duckdb
 from loyalty.config import PROJECT_DIR, Settings
 from loyalty.errors import LoyaltyError
 from loyalty.landing import LANDED_FILE, MALFORMED_FILE, Landing, check_landing
+from loyalty.validation import ValidationFailed, ValidationResult, output_dir_for, validate
 
 SUMMARY_SCHEMAS = ("marts", "audit")
 
@@ -33,6 +34,7 @@ class BuildResult:
     landing: Landing
     row_counts: dict[str, int]
     reconciliation: list[dict[str, object]]
+    validation: ValidationResult | None = None
 
 
 def build_path(warehouse: Path) -> Path:
@@ -127,8 +129,26 @@ def build(settings: Settings, *, quiet: bool = False) -> BuildResult:
             print(f"warning: {warning}", file=sys.stderr)
 
         run_dbt(settings, landing, "build", quiet=quiet)
+        validation = validate_build(settings, target)
+        if not validation.passed:
+            kept = f"{settings.warehouse} is unchanged" if settings.warehouse.is_file() else "nothing was published"
+            raise ValidationFailed(validation, note=f"not published: {kept}; the build copy is {target}")
         os.replace(target, settings.warehouse)
-    return BuildResult(settings.warehouse, landing, *summarise(settings.warehouse))
+    counts, reconciliation = summarise(settings.warehouse)
+    return BuildResult(settings.warehouse, landing, counts, reconciliation, validation)
+
+
+def validate_build(settings: Settings, database: Path) -> ValidationResult:
+    """The GX checkpoint over a built ``database`` (the not yet published build copy), compared with the published
+    warehouse, with Data Docs and ``result.json`` in ``validation/`` beside the published warehouse."""
+    return validate(
+        database,
+        output_dir=output_dir_for(settings.warehouse),
+        previous=settings.warehouse if settings.warehouse.is_file() else None,
+        thresholds=settings.thresholds,
+        memory_limit=settings.memory_limit,
+        threads=settings.threads,
+    )
 
 
 def summarise(warehouse: Path) -> tuple[dict[str, int], list[dict[str, object]]]:
@@ -163,4 +183,6 @@ def format_summary(settings: Settings, result: BuildResult) -> str:
             f" {row['quarantined_rows']:>12,} {row['collapsed_duplicates']:>10,}"
         )
     lines.append("  quarantined rows and their reasons: select * from audit.quarantined_rows")
+    if result.validation is not None:
+        lines += ["", result.validation.report()]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
-"""``loyalty`` command line: ``run`` builds and publishes the warehouse, ``check`` checks the landing data,
-``generate`` writes synthetic raw data, ``metrics`` queries the semantic layer (MetricFlow)."""
+"""``loyalty`` command line: ``run`` builds, validates and publishes the warehouse, ``validate`` runs the validation
+gate on a warehouse on demand, ``check`` checks the landing data, ``generate`` writes synthetic raw data,
+``metrics`` queries the semantic layer (MetricFlow)."""
 
 from __future__ import annotations
 
@@ -22,15 +23,47 @@ def _add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (LOYALTY_MEMORY_LIMIT)")
 
 
+def _add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("validation thresholds (the GX checkpoint)")
+    group.add_argument(
+        "--max-quarantine-rate",
+        help="highest share of quarantined raw rows per entity (LOYALTY_MAX_QUARANTINE_RATE; default 0.01)",
+    )
+    group.add_argument(
+        "--freshness-days",
+        help="most days between the latest order and the as-of date (LOYALTY_FRESHNESS_DAYS; default 2)",
+    )
+    group.add_argument(
+        "--min-night-volume",
+        help="least orders on the as-of date / trailing 28-day daily mean (LOYALTY_MIN_NIGHT_VOLUME; default 0.5)",
+    )
+    group.add_argument(
+        "--max-row-drop",
+        help="largest drop of a mart's rows against the published warehouse (LOYALTY_MAX_ROW_DROP; default 0.05)",
+    )
+
+
+def _thresholds(args: argparse.Namespace) -> config.Thresholds | None:
+    if not hasattr(args, "max_quarantine_rate"):
+        return None
+    return config.resolve_thresholds(
+        max_quarantine_rate=args.max_quarantine_rate,
+        freshness_days=args.freshness_days,
+        min_night_volume=args.min_night_volume,
+        max_row_drop=args.max_row_drop,
+    )
+
+
 def _settings(args: argparse.Namespace) -> config.Settings:
     return config.resolve(
-        raw_dir=args.raw_dir,
+        raw_dir=getattr(args, "raw_dir", None),
         warehouse=args.warehouse,
-        as_of=args.as_of,
-        timezone=args.timezone,
-        currency=args.currency,
+        as_of=getattr(args, "as_of", None),
+        timezone=getattr(args, "timezone", None),
+        currency=getattr(args, "currency", None),
         threads=args.threads,
         memory_limit=args.memory_limit,
+        thresholds=_thresholds(args),
     )
 
 
@@ -40,6 +73,29 @@ def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     result = build(settings, quiet=args.quiet)
     print(format_summary(settings, result))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from loyalty.validation import ValidationFailed, output_dir_for, validate
+
+    settings = _settings(args)
+    database = Path(args.database).expanduser().resolve() if args.database else settings.warehouse
+    # Another file (a build copy) is compared with the published warehouse; the published one with nothing.
+    previous = settings.warehouse if database != settings.warehouse and settings.warehouse.is_file() else None
+    result = validate(
+        database,
+        output_dir=Path(args.output).expanduser().resolve() if args.output else output_dir_for(settings.warehouse),
+        previous=previous,
+        thresholds=settings.thresholds,
+        memory_limit=settings.memory_limit,
+        threads=settings.threads,
+    )
+    if not result.passed:
+        raise ValidationFailed(result)
+    print(result.report())
     return 0
 
 
@@ -75,8 +131,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="build the warehouse from the raw data and publish it")
     _add_settings_arguments(run)
+    _add_threshold_arguments(run)
     run.add_argument("--quiet", action="store_true", help="hide dbt's own output unless it fails")
     run.set_defaults(handler=_run)
+
+    validate = commands.add_parser(
+        "validate",
+        help="run the GX checkpoint on the published warehouse (or --database); exit 2 if it fails",
+    )
+    validate.add_argument(
+        "--warehouse", help="published DuckDB file (LOYALTY_WAREHOUSE; default: warehouse/loyalty.duckdb)"
+    )
+    validate.add_argument(
+        "--database",
+        help="validate this DuckDB file instead (e.g. a build copy); its marts are compared with the published one",
+    )
+    validate.add_argument("--output", help="folder for Data Docs and result.json (default: validation/ beside it)")
+    validate.add_argument("--threads", help="DuckDB threads (LOYALTY_THREADS; default: CPU count)")
+    validate.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (LOYALTY_MEMORY_LIMIT)")
+    _add_threshold_arguments(validate)
+    validate.set_defaults(handler=_validate)
 
     check = commands.add_parser("check", help="check that the raw files follow the contract")
     _add_settings_arguments(check)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +23,23 @@ MANIFEST_NAME = "manifest.json"
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """Limits of the validation gate (``loyalty.validation``): a night beyond any of them is not published.
+
+    The names are the suite parameters the expectation suites in ``gx/suites`` refer to (``$PARAMETER``), except
+    ``max_row_drop``, which the gate applies to every mart itself.
+    """
+
+    max_quarantine_rate: float = 0.01  # quarantined / raw rows, per raw entity
+    freshness_days: int = 2  # the latest order is at most this many days before the as-of date
+    min_night_volume: float = 0.5  # orders on the as-of date / trailing 28-day daily mean, at least
+    max_row_drop: float = 0.05  # a mart may have at most this fraction fewer rows than the published one
+
+    def suite_parameters(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Settings:
     raw_dir: Path
     warehouse: Path
@@ -32,6 +49,7 @@ class Settings:
     currency: str
     threads: int
     memory_limit: str
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
     def dbt_vars(self) -> dict[str, object]:
         return {
@@ -68,6 +86,45 @@ def _default_memory_limit() -> str:
     return f"{max(1, int(total * 0.75 / 2**30))}GB"
 
 
+def _fraction(text: str | None, env_name: str, default: float) -> float:
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise LoyaltyError(f"{env_name}: {text!r} is not a fraction from 0 to 1 (e.g. 0.05 for 5 %)")
+    return value
+
+
+def resolve_thresholds(
+    max_quarantine_rate: str | None = None,
+    freshness_days: str | None = None,
+    min_night_volume: str | None = None,
+    max_row_drop: str | None = None,
+) -> Thresholds:
+    """Validation thresholds from flags, then LOYALTY_* variables, then the defaults of ``Thresholds``."""
+    defaults = Thresholds()
+    days_text = _pick(freshness_days, "LOYALTY_FRESHNESS_DAYS")
+    if days_text is not None and not days_text.isdigit():
+        raise LoyaltyError(f"LOYALTY_FRESHNESS_DAYS: {days_text!r} is not a whole number of days (0 or more)")
+    return Thresholds(
+        max_quarantine_rate=_fraction(
+            _pick(max_quarantine_rate, "LOYALTY_MAX_QUARANTINE_RATE"),
+            "LOYALTY_MAX_QUARANTINE_RATE",
+            defaults.max_quarantine_rate,
+        ),
+        freshness_days=int(days_text) if days_text is not None else defaults.freshness_days,
+        min_night_volume=_fraction(
+            _pick(min_night_volume, "LOYALTY_MIN_NIGHT_VOLUME"), "LOYALTY_MIN_NIGHT_VOLUME", defaults.min_night_volume
+        ),
+        max_row_drop=_fraction(
+            _pick(max_row_drop, "LOYALTY_MAX_ROW_DROP"), "LOYALTY_MAX_ROW_DROP", defaults.max_row_drop
+        ),
+    )
+
+
 def known_currencies() -> set[str]:
     with EXCHANGE_RATES_SEED.open(newline="") as handle:
         return {row["currency_code"].strip().upper() for row in csv.DictReader(handle)}
@@ -81,8 +138,12 @@ def resolve(
     currency: str | None = None,
     threads: str | None = None,
     memory_limit: str | None = None,
+    thresholds: Thresholds | None = None,
 ) -> Settings:
-    """Settings from flags, then LOYALTY_* variables, then defaults; every value is checked here."""
+    """Settings from flags, then LOYALTY_* variables, then defaults; every value is checked here.
+
+    ``thresholds`` (from ``resolve_thresholds``) default to the LOYALTY_* threshold variables or their defaults.
+    """
     raw = Path(_pick(raw_dir, "LOYALTY_RAW_DIR") or DEFAULT_RAW_DIR).expanduser().resolve()
     wh = Path(_pick(warehouse, "LOYALTY_WAREHOUSE") or DEFAULT_WAREHOUSE).expanduser().resolve()
 
@@ -126,4 +187,5 @@ def resolve(
         currency=cur,
         threads=int(threads_text),
         memory_limit=_pick(memory_limit, "LOYALTY_MEMORY_LIMIT") or _default_memory_limit(),
+        thresholds=thresholds if thresholds is not None else resolve_thresholds(),
     )

@@ -15,10 +15,15 @@ import pytest
 
 from loyalty import config
 from loyalty.build import build
+from loyalty.config import Thresholds
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 FIXTURES = PROJECT_DIR / "tests" / "fixtures"
 BAD_ROWS_DIR = FIXTURES / "raw_bad_rows"
+# The hand-made fixture holds one raw row per bad-input kind and a few days of orders in early 2024: by design far
+# beyond the night checks of the validation gate (quarantine rate, freshness, volume). Its builds run the gate with
+# those checks opened up; every key, relationship, range and reconciliation expectation still applies.
+FIXTURE_THRESHOLDS = Thresholds(max_quarantine_rate=1.0, freshness_days=100_000, min_night_volume=0.0, max_row_drop=1.0)
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -38,8 +43,16 @@ def query(warehouse: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-def build_warehouse(raw_dir: Path, warehouse: Path, as_of: str = "2024-12-31", **settings: str) -> Path:
-    resolved = config.resolve(raw_dir=str(raw_dir), warehouse=str(warehouse), as_of=as_of, **settings)
+def build_warehouse(
+    raw_dir: Path,
+    warehouse: Path,
+    as_of: str = "2024-12-31",
+    thresholds: Thresholds = FIXTURE_THRESHOLDS,
+    **settings: str,
+) -> Path:
+    resolved = config.resolve(
+        raw_dir=str(raw_dir), warehouse=str(warehouse), as_of=as_of, thresholds=thresholds, **settings
+    )
     build(resolved, quiet=True)
     return warehouse
 

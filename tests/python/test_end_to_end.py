@@ -32,6 +32,12 @@ def test_run_publishes_the_warehouse_and_prints_a_summary(
     assert f"as of {manifest['data_end_date']}" in result.stdout
     for model in ("marts.fct_orders", "marts.dim_customers", "audit.quarantined_rows"):
         assert model in result.stdout
+    # the run ends with the GX checkpoint's verdict and where its Data Docs are
+    docs = warehouse.parent / "validation" / "data_docs" / "index.html"
+    assert "GX checkpoint loyalty_nightly passed" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-2] == f"GX Data Docs: {docs}"
+    assert docs.is_file()
+    assert json.loads((warehouse.parent / "validation" / "result.json").read_text())["passed"] is True
 
 
 def test_bundled_data_reconciles_and_quarantines_little(
