@@ -67,6 +67,7 @@ PREDICTIONS_SCHEMA = pa.schema(
         ("predicted_clv", pa.float64()),
         ("horizon_months", pa.int64()),
         ("horizon_length", pa.float64()),
+        ("annual_discount_rate", pa.float64()),
         ("time_unit", pa.string()),
         ("as_of_date", pa.date32()),
     ]
@@ -127,6 +128,20 @@ class ClvSettings:
         """1 / (1 + annual_rate)^(m / 12) for months m = 1..horizon_months (each month discounted at its end)."""
         months = np.arange(1, int(self.horizon_months) + 1, dtype=np.float64)
         return (1.0 + self.annual_discount_rate) ** (-months / 12.0)
+
+
+def settings_from_row(rows: list[dict[str, object]]) -> ClvSettings:
+    """Settings from the one-row model int_clv__settings (the dbt vars, checked by the macros in
+    macros/metrics/clv.sql)."""
+    if len(rows) != 1:
+        raise ValueError(f"int_clv__settings must have exactly one row, not {len(rows)}")
+    row = rows[0]
+    return ClvSettings(
+        time_unit=str(row["time_unit"]),
+        horizon_months=int(row["horizon_months"]),
+        annual_discount_rate=float(row["annual_discount_rate"]),
+        as_of_date=row["as_of_date"],
+    )
 
 
 @dataclass(frozen=True)
@@ -329,6 +344,7 @@ def predictions_table(
         **{name: full(values) for name, values in scores.items()},
         "horizon_months": pa.array(np.full(n, int(settings.horizon_months), dtype=np.int64)),
         "horizon_length": pa.array(np.full(n, settings.horizon_length)),
+        "annual_discount_rate": pa.array(np.full(n, float(settings.annual_discount_rate))),
         "time_unit": pa.array([settings.time_unit] * n, pa.string()),
         "as_of_date": pa.array([settings.as_of_date] * n, pa.date32()),
     }

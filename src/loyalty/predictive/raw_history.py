@@ -34,13 +34,15 @@ def customer_histories(raw_dir: Path, as_of: date, time_unit: str = "day", with_
     ``time_unit``, recency_days, tenure_days and (``with_values``) mean_repeat_value (null when x = 0)."""
     raw_dir = Path(raw_dir)
     unit = UNIT_DAYS[time_unit]
-    rates = " union all ".join(f"select '{c}' as currency, {u} as units_per_usd" for c, u in UNITS_PER_USD.items())
+    rates = " union all ".join(
+        f"select '{c}' as currency, cast({u} as double) as units_per_usd" for c, u in UNITS_PER_USD.items()
+    )
     values = ""
     if with_values:
         values = f"""
         , items as (
             select order_id,
-                   sum(cast(quantity as double) * cast(unit_price as decimal(18, 2))
+                   sum(cast(quantity as bigint) * cast(unit_price as decimal(18, 2))
                        - coalesce(cast(nullif(discount_amount, '') as decimal(18, 2)), 0)) as gross
             from {_reader(raw_dir, "order_items")} group by order_id
         ), refunds as (
@@ -48,10 +50,10 @@ def customer_histories(raw_dir: Path, as_of: date, time_unit: str = "day", with_
             from {_reader(raw_dir, "refunds")}
             where cast(timezone('UTC', cast(refunded_at as timestamptz)) as date) <= date '{as_of}'
             group by order_id
-        ), rates as ({rates})"""
+        ), rates as (select currency, cast(1 as double) / units_per_usd as exchange_rate from ({rates}))"""
     net = (
-        "round(coalesce(items.gross, 0) / rates.units_per_usd, 2) - round(coalesce(refunds.refunded, 0)"
-        " / rates.units_per_usd, 2)"
+        "cast(round(coalesce(items.gross, 0) * rates.exchange_rate, 2) as decimal(18, 2))"
+        " - cast(round(coalesce(refunds.refunded, 0) * rates.exchange_rate, 2) as decimal(18, 2))"
         if with_values
         else "0"
     )
@@ -82,13 +84,15 @@ def customer_histories(raw_dir: Path, as_of: date, time_unit: str = "day", with_
             date_diff('day', min(order_date), date '{as_of}') as tenure_days,
             recency_days / {unit} as recency,
             tenure_days / {unit} as tenure,
-            sum(net_value) filter (where order_date > first_date) / nullif(count(*) - 1, 0) as mean_repeat_value
+            cast(sum(net_value) filter (where order_date > first_date) as double) / nullif(count(*) - 1, 0)
+                as mean_repeat_value
         from numbered
         group by customer_id
         order by customer_id
     """
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")
         frame = con.sql(sql).df()
     frame["mean_repeat_value"] = frame["mean_repeat_value"].astype("float64")
     if not with_values:
