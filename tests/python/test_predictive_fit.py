@@ -215,6 +215,25 @@ def test_refunded_repeat_customers_leave_the_spend_model_unfitted_but_keep_proba
     assert predictions.column("predicted_clv").null_count == len(histories)
 
 
+def test_a_spend_model_without_population_mean_is_flagged_and_leaves_one_time_buyers_null(
+    histories: pd.DataFrame,
+) -> None:
+    """Mean values simulated from Gamma-Gamma with q = 0.8: the fit finds q < 1, where the population mean
+    p gamma / (q - 1) does not exist; customers without repeat purchases get no expected value, and the message
+    says so."""
+    rng = np.random.default_rng(4)
+    x = histories["frequency"].to_numpy()
+    nu = rng.gamma(0.8, 1 / 45, len(x))
+    values = np.where(x > 0, rng.gamma(4.0 * np.maximum(x, 1), 1 / nu) / np.maximum(x, 1), np.nan)
+    result = predict(histories.assign(mean_repeat_value=values))
+    gg = {r["parameter"]: r for r in result.parameters.to_pylist() if r["model"] == "gamma_gamma"}
+    assert gg["q"]["status"] == CONVERGED and gg["q"]["value"] < 1
+    assert "q <= 1: the population mean transaction value p gamma / (q - 1) does not exist" in gg["q"]["message"]
+    assert any(w.startswith("gamma_gamma: q <= 1") for w in result.warnings)
+    value = result.predictions.column("expected_mean_transaction_value").to_numpy(zero_copy_only=False)
+    assert np.isnan(value[x == 0]).all() and np.isfinite(value[x > 0]).all()
+
+
 def test_impossible_histories_are_left_out_with_a_warning(histories: pd.DataFrame) -> None:
     bad = _history_frame(
         [("X1", 2, 90.0, 30.0, 10.0), ("X2", -1, 0.0, 30.0, None), ("X3", 0, 5.0, 30.0, None), ("X4", 1.5, 1, 2, 3)]

@@ -81,7 +81,9 @@ def probability_alive(params: BgNbdParameters, x: np.ndarray, t_x: np.ndarray, T
     return expit(-_log_odds_dead(params, x, t_x, T))
 
 
-def _alive_expectation(params: BgNbdParameters, t: np.ndarray | float, x: np.ndarray, T: np.ndarray) -> np.ndarray:
+def alive_expected_transactions(
+    params: BgNbdParameters, t: np.ndarray | float, x: np.ndarray, T: np.ndarray
+) -> np.ndarray:
     """The numerator of FHL 2005 eq. 10: expected transactions in (T, T + t] of a customer known to be alive at T,
     which depends on (x, T) only:
 
@@ -108,7 +110,7 @@ def expected_transactions(
     """E[Y(t) | x, t_x, T]: expected transactions in the next ``t`` time units (FHL 2005, eq. 10), i.e.
     the alive customer's expectation times P(alive)."""
     x, t_x, T = _arrays(x, t_x, T)
-    return _alive_expectation(params, t, x, T) * probability_alive(params, x, t_x, T)
+    return alive_expected_transactions(params, t, x, T) * probability_alive(params, x, t_x, T)
 
 
 # ------------------------------------------------------------------------------------------------ fitting
@@ -369,7 +371,6 @@ def fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, weights: np.ndarray | Non
             value_and_gradient=lambda p: negative_mean_log_likelihood(p, h),
             with_hessian=lambda p: negative_mean_log_likelihood_hessian(p, h),
             total_weight=h.total_weight,
-            rows=h.rows,
         ),
         starting_values(h),
         customers,

@@ -14,8 +14,9 @@ expected transactions in the next t and E[M] the Gamma-Gamma conditional expecte
 month's expected transactions are discounted at the end of that month with the monthly rate equivalent to the
 annual one, (1 + annual_rate)^(1/12) - 1. ``expected_transactions`` is E[Y(H L)], undiscounted.
 
-Speed: E[Y(t)] is P(alive | x, t_x, T) times a term that depends on (x, T) only (bgnbd._alive_expectation), so the
-hypergeometric functions are evaluated once per distinct (x, T) pair and month, not per customer.
+Speed: E[Y(t)] is P(alive | x, t_x, T) times a term that depends on (x, T) only
+(bgnbd.alive_expected_transactions), so the hypergeometric functions are evaluated once per distinct (x, T) pair
+and month, not per customer.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ TIME_UNIT_DAYS = {"day": 1.0, "week": 7.0}
 DAYS_PER_MONTH = 365.25 / 12
 INPUT_COLUMNS = ("customer_id", "frequency", "recency", "tenure", "mean_repeat_value")
 FREQUENCY_BUCKETS = 7  # calibration frequency 0, 1, ..., 6 and "7+"
+Table = pd.DataFrame | pa.Table  # the input tables: pandas or Arrow (what dbt-duckdb's relations give)
 
 PARAMETERS_SCHEMA = pa.schema(
     [
@@ -157,9 +159,6 @@ class Histories:
 
     def __len__(self) -> int:
         return len(self.x)
-
-
-Table = pd.DataFrame | pa.Table
 
 
 def _arrow_column(table: Table, name: str) -> pa.ChunkedArray | pa.Array:
@@ -304,14 +303,12 @@ def customer_scores(
         }
     alive = bgnbd.probability_alive(bg, x, t_x, T)
     code, pair_x, pair_T = _pair_codes(x, T)
-    months = int(settings.horizon_months)
     previous = np.zeros(len(pair_x))
     discounted = np.zeros(len(pair_x))
-    for month, factor in enumerate(settings.discount_factors(), start=1):
-        cumulative = bgnbd._alive_expectation(bg, month * settings.month_length, pair_x, pair_T)
+    for month, factor in enumerate(settings.discount_factors(), start=1):  # cumulative at each month's end
+        cumulative = bgnbd.alive_expected_transactions(bg, month * settings.month_length, pair_x, pair_T)
         discounted += (cumulative - previous) * factor
         previous = cumulative
-    assert month == months
     return {
         "probability_alive": alive,
         "expected_transactions": alive * previous[code],
@@ -382,11 +379,6 @@ def predict(customers: pd.DataFrame | pa.Table, settings: ClvSettings = ClvSetti
     fits = fit_models(histories)
     bg = bgnbd.BgNbdParameters.from_dict(fits[0].parameters) if fits[0].converged else None
     gg = gamma_gamma.GammaGammaParameters.from_dict(fits[1].parameters) if fits[1].converged else None
-    if gg is not None and not math.isfinite(gg.population_mean) and (histories.x[histories.valid] == 0).any():
-        warnings.append(
-            "gamma_gamma: q <= 1, so the population mean transaction value is infinite: customers without repeat"
-            " purchases get a null expected value and CLV"
-        )
     return ClvResult(
         parameters_table(list(fits), settings),
         predictions_table(histories, bg, gg, settings),

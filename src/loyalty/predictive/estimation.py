@@ -56,7 +56,6 @@ class Objective:
     value_and_gradient: ValueGradient
     with_hessian: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
     total_weight: float
-    rows: int
 
 
 @dataclass(frozen=True)

@@ -224,11 +224,15 @@ def fit(x: np.ndarray, m: np.ndarray, weights: np.ndarray | None = None) -> FitR
                 value_and_gradient=lambda lp: negative_mean_log_likelihood(lp, d),
                 with_hessian=lambda lp: negative_mean_log_likelihood_hessian(lp, d),
                 total_weight=d.n,
-                rows=len(d.w),
             ),
             starting_values(d),
             customers,
             warm_start=lambda share, rng: _warm_objective(d, share, rng),
+        )
+    if result.converged and result.parameters["q"] <= 1:
+        notes += (
+            "q <= 1: the population mean transaction value p gamma / (q - 1) does not exist, so customers without"
+            " repeat purchases get a null expected value and CLV",
         )
     return replace(result, notes=(*result.notes, *notes))
 

@@ -6,7 +6,7 @@ same calendar day are one transaction; the first transaction-day is not counted;
 made by the as-of date, in the reporting currency). This query repeats that definition over the raw files
 for data that needs no quarantine (the generator's output with ``bad_row_rate=0``), in UTC and USD, so that a
 parameter-recovery test or a benchmark at 100,000 - 1,000,000 customers takes seconds instead of a full build.
-A test checks it against the warehouse model on the bundled data.
+A test checks it against the warehouse model built from a clean generated data set.
 """
 
 from __future__ import annotations
