@@ -45,9 +45,7 @@ def compute(raw_dir: Path, as_of: date, timezone: str = "UTC", currency: str = "
     orders = orders[(orders["status"] == "completed") & (orders["order_date"] <= as_of_ts)]
     orders["rate"] = orders["currency"].map(rate)
 
-    items = pd.read_csv(
-        raw_dir / "order_items.csv", usecols=["order_id", "quantity", "unit_price", "discount_amount"]
-    )
+    items = pd.read_csv(raw_dir / "order_items.csv", usecols=["order_id", "quantity", "unit_price", "discount_amount"])
     items["gross"] = items["quantity"] * items["unit_price"] - items["discount_amount"].fillna(0)
     gross = items.groupby("order_id")["gross"].sum()
     orders["gross"] = (orders["order_id"].map(gross).fillna(0) * orders["rate"]).round(2)
@@ -104,11 +102,7 @@ def compute(raw_dir: Path, as_of: date, timezone: str = "UTC", currency: str = "
     )
     sizes = clv.groupby(cohort_of).size()
     grid = pd.DataFrame(
-        [
-            (cohort, cohort + k, k, size)
-            for cohort, size in sizes.items()
-            for k in range((as_of_month - cohort).n + 1)
-        ],
+        [(cohort, cohort + k, k, size) for cohort, size in sizes.items() for k in range((as_of_month - cohort).n + 1)],
         columns=["cohort", "month", "months_since_first_order", "cohort_size"],
     ).set_index(["cohort", "month"])
     cohorts = grid.join(active).join(revenue).join(repeats).fillna(0).reset_index()

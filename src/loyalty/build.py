@@ -135,6 +135,8 @@ def build(settings: Settings, *, quiet: bool = False) -> BuildResult:
             raise ValidationFailed(validation, note=f"not published: {kept}; the build copy is {target}")
         os.replace(target, settings.warehouse)
     counts, reconciliation = summarise(settings.warehouse)
+    for warning in model_warnings(settings.warehouse):
+        print(f"warning: {warning}", file=sys.stderr)
     return BuildResult(settings.warehouse, landing, counts, reconciliation, validation)
 
 
@@ -149,6 +151,21 @@ def validate_build(settings: Settings, database: Path) -> ValidationResult:
         memory_limit=settings.memory_limit,
         threads=settings.threads,
     )
+
+
+def model_warnings(warehouse: Path) -> list[str]:
+    """Warnings the models record in the warehouse instead of failing the build: the predictive models' reasons
+    for not converging or not fitting, and notes on their fits (marts.clv_model_parameters.message)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        if not con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'clv_model_parameters'"
+        ).fetchone()[0]:
+            return []
+        rows = con.execute(
+            "select distinct model, status, message from marts.clv_model_parameters"
+            " where message is not null order by model"
+        ).fetchall()
+    return [f"predicted CLV: {model} {status.replace('_', ' ')}: {message}" for model, status, message in rows]
 
 
 def summarise(warehouse: Path) -> tuple[dict[str, int], list[dict[str, object]]]:

@@ -1,6 +1,7 @@
 -- One row per customer (anyone with a valid order as of the as-of date): historical CLV and the order history
 -- behind it. Lifetime figures subtract each refund counted as of the as-of date from its own order
--- (fct_orders.net_revenue), so historical_clv = net_revenue = gross_revenue - refunded_amount.
+-- (fct_orders.net_revenue), so historical_clv = net_revenue = gross_revenue - refunded_amount. The predictive
+-- columns come from clv_customer_predictions (BG/NBD and Gamma-Gamma; null when a model did not converge).
 with orders as (
     select * from {{ ref('fct_orders') }}
     where is_valid_order
@@ -12,6 +13,10 @@ customers as (
 
 product_types as (
     select * from {{ ref('int_customers__product_types') }}
+),
+
+predictions as (
+    select * from {{ ref('clv_customer_predictions') }}
 ),
 
 history as (
@@ -60,7 +65,18 @@ select
     -- dates
     history.first_order_date,
     history.second_order_date,
-    history.last_order_date
+    history.last_order_date,
+    -- predictive (clv_customer_predictions)
+    predictions.time_unit as clv_time_unit,
+    predictions.frequency as clv_frequency,
+    predictions.recency as clv_recency,
+    predictions.tenure as clv_tenure,
+    predictions.probability_alive,
+    predictions.horizon_months as clv_horizon_months,
+    predictions.expected_transactions,
+    predictions.expected_mean_transaction_value,
+    predictions.predicted_clv
 from history
 inner join customers on history.customer_id = customers.customer_id
 left join product_types on history.customer_id = product_types.customer_id
+left join predictions on history.customer_id = predictions.customer_id

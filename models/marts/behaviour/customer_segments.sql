@@ -29,7 +29,9 @@ scored as (
             and customers.days_since_last_order > 2 * customers.mean_days_between_orders,
             false
         ) as is_overdue,
-        customers.days_since_last_order >= 365 as is_lapsed_365_days
+        customers.days_since_last_order >= 365 as is_lapsed_365_days,
+        -- null when the repeat-purchase model did not converge: the rules then rest on the order history alone
+        customers.probability_alive
     from customers
     left join latest_responses on customers.customer_id = latest_responses.customer_id
 ),
@@ -37,8 +39,8 @@ scored as (
 flagged as (
     select
         *,
-        is_overdue as is_at_risk,
-        is_lapsed_365_days as is_churned
+        is_overdue or coalesce(probability_alive < 0.5, false) as is_at_risk,
+        is_lapsed_365_days or coalesce(probability_alive < 0.1, false) as is_churned
     from scored
 )
 
@@ -57,6 +59,7 @@ select
     mean_days_between_orders,
     net_revenue,
     latest_nps_category,
+    probability_alive,
     -- flags
     is_overdue,
     is_at_risk,
@@ -71,8 +74,10 @@ select
         else 'one_time_buyer'
     end as lifecycle_stage,
     case
-        when is_churned then 'churned: no valid order for 365 days or more'
-        when is_at_risk then 'at_risk: repeat customer whose days since last order exceed twice their mean days between orders'
+        when is_lapsed_365_days then 'churned: no valid order for 365 days or more'
+        when is_churned then 'churned: predicted probability of being alive below 0.1'
+        when is_overdue then 'at_risk: repeat customer whose days since last order exceed twice their mean days between orders'
+        when is_at_risk then 'at_risk: predicted probability of being alive below 0.5'
         when valid_order_count >= 3 and latest_nps_category = 'promoter'
             then 'advocate: 3+ valid orders, not at risk, latest NPS answer a promoter'
         when valid_order_count >= 3 then 'loyal: 3+ valid orders, not at risk, latest NPS answer not a promoter (or none)'
