@@ -5,12 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint generate-default lock clean help
+.PHONY: run test lint bench prefect-server serve generate-default lock clean help
 
 help:
-	@echo "make run    build the warehouse from the bundled default data (or LOYALTY_RAW_DIR)"
-	@echo "make test   run the test suite (pytest: python unit tests, dbt build + tests, end-to-end)"
-	@echo "make lint   ruff on the Python package and tests"
+	@echo "make run             the nightly Prefect flow on the bundled default data (or LOYALTY_RAW_DIR)"
+	@echo "make test            run the test suite (pytest: python unit tests, dbt build + tests, end-to-end)"
+	@echo "make lint            ruff on the Python package, flows, benchmarks and tests"
+	@echo "make bench           the benchmark (BENCH_CUSTOMERS=1000000; BENCH_ARGS=--quick for a small run)"
+	@echo "make prefect-server  a Prefect server for scheduled runs (http://127.0.0.1:4200)"
+	@echo "make serve           serve the nightly flow on a cron schedule (CRON='0 2 * * *'; needs the server)"
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +29,19 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests flows
-	$(BIN)/ruff format --check src tests flows
+	$(BIN)/ruff check src tests flows benchmarks
+	$(BIN)/ruff format --check src tests flows benchmarks
+
+BENCH_CUSTOMERS ?= 1000000
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run --customers $(BENCH_CUSTOMERS) $(BENCH_ARGS)
+
+prefect-server: $(STAMP)
+	PREFECT_HOME=$(CURDIR)/.prefect PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/prefect server start
+
+CRON ?= 0 2 * * *
+serve: $(STAMP)
+	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} $(BIN)/loyalty serve --cron "$(CRON)"
 
 # Regenerates the bundled default data (deterministic: the same seed gives the same files).
 generate-default: $(STAMP)
@@ -39,4 +53,4 @@ lock:
 	.lockvenv/bin/python -m pip freeze --exclude-editable > requirements.lock && rm -rf .lockvenv
 
 clean:
-	rm -rf target logs warehouse dbt_packages .pytest_cache
+	rm -rf target logs warehouse dbt_packages .pytest_cache .prefect

@@ -1,4 +1,5 @@
-"""Build the warehouse with dbt on a build copy, validate it, then publish it in one rename.
+"""Running dbt and the validation gate on a build copy, one build at a time; the night's order of steps is in
+``loyalty.nightly``.
 
 BI tools read the published file (LOYALTY_WAREHOUSE). The night's build happens in ``.build/`` beside it, under
 the same file name (DuckDB names the catalog after the file, and views refer to it), and replaces the published
@@ -22,8 +23,8 @@ import duckdb
 
 from loyalty.config import PROJECT_DIR, Settings
 from loyalty.errors import LoyaltyError
-from loyalty.landing import LANDED_FILE, MALFORMED_FILE, Landing, check_landing
-from loyalty.validation import ValidationFailed, ValidationResult, output_dir_for, validate
+from loyalty.landing import Landing
+from loyalty.validation import ValidationResult, output_dir_for, validate
 
 SUMMARY_SCHEMAS = ("marts", "audit")
 
@@ -42,16 +43,22 @@ def build_path(warehouse: Path) -> Path:
 
 
 def dbt_command(
-    settings: Settings, landing: Landing, *args: str, database: Path | None = None
+    settings: Settings,
+    landing: Landing,
+    *args: str,
+    database: Path | None = None,
+    only_new: bool = False,
+    extra_vars: dict[str, object] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The dbt command line and environment for this project and these settings.
 
     dbt works on ``database`` (default: the build copy). Its target (manifest, compiled SQL, docs) and logs go to
-    the build folder beside the warehouse, so builds of different warehouses never share dbt's state.
+    the build folder beside the warehouse, so builds of different warehouses never share dbt's state. With
+    ``only_new`` the raw sources read only the batches the landing check marked new (an incremental night).
     """
     dbt = Path(sys.executable).with_name("dbt")
     work = build_path(settings.warehouse).parent
-    variables = {**settings.dbt_vars(), "raw_sources": landing.raw_sources()}
+    variables = {**settings.dbt_vars(), "raw_sources": landing.raw_sources(only_new=only_new), **(extra_vars or {})}
     command = [
         str(dbt),
         *args,
@@ -76,9 +83,16 @@ def dbt_command(
     return command, env
 
 
-def run_dbt(settings: Settings, landing: Landing, *args: str, quiet: bool = False) -> None:
+def run_dbt(
+    settings: Settings,
+    landing: Landing,
+    *args: str,
+    quiet: bool = False,
+    only_new: bool = False,
+    extra_vars: dict[str, object] | None = None,
+) -> None:
     """Run dbt; with ``quiet`` its output is shown only when it fails (the last 40 lines, on stderr)."""
-    command, env = dbt_command(settings, landing, *args)
+    command, env = dbt_command(settings, landing, *args, only_new=only_new, extra_vars=extra_vars)
     completed = subprocess.run(
         command,
         env=env,
@@ -94,50 +108,44 @@ def run_dbt(settings: Settings, landing: Landing, *args: str, quiet: bool = Fals
         raise LoyaltyError(f"dbt {args[0]} failed (exit {completed.returncode}): see dbt's output above and {log}")
 
 
+class BuildLocked(LoyaltyError):
+    """Another build of the same warehouse holds the lock (a retry later may succeed)."""
+
+
 @contextmanager
 def build_lock(warehouse: Path) -> Iterator[None]:
     """One build per warehouse at a time: a second one stops with a clear error instead of writing into the
-    first one's build copy."""
+    first one's build copy. The lock is the OS's (flock): a killed build releases it."""
     lock_path = build_path(warehouse).parent / "build.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise LoyaltyError(f"another build of {warehouse} is running (lock {lock_path})") from None
+            raise BuildLocked(f"another build of {warehouse} is running (lock {lock_path})") from None
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build(settings: Settings, *, quiet: bool = False) -> BuildResult:
-    """Check the landing data, run ``dbt build`` on a fresh build copy, publish it, and summarise."""
-    target = build_path(settings.warehouse)
-    with build_lock(settings.warehouse):
-        landing_dir = target.parent / "landing"
-        for stale in (
-            target,
-            target.with_name(target.name + ".wal"),
-            landing_dir / MALFORMED_FILE,
-            landing_dir / LANDED_FILE,
-        ):
-            stale.unlink(missing_ok=True)
+def build(
+    settings: Settings,
+    *,
+    quiet: bool = False,
+    full_refresh: bool = False,
+    docs: bool = False,
+    validate: bool = True,
+    dbt_tests: bool = True,
+) -> BuildResult:
+    """One night without an orchestrator: check the landing data, build (incrementally when possible) on a build
+    copy, validate, publish, report (``loyalty.nightly``). Docs are optional here (the nightly flow makes them)."""
+    from loyalty.nightly import run_night
 
-        landing = check_landing(settings.raw_dir, work_dir=landing_dir)
-        for warning in landing.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-
-        run_dbt(settings, landing, "build", quiet=quiet)
-        validation = validate_build(settings, target)
-        if not validation.passed:
-            kept = f"{settings.warehouse} is unchanged" if settings.warehouse.is_file() else "nothing was published"
-            raise ValidationFailed(validation, note=f"not published: {kept}; the build copy is {target}")
-        os.replace(target, settings.warehouse)
-    counts, reconciliation = summarise(settings.warehouse)
-    for warning in model_warnings(settings.warehouse):
-        print(f"warning: {warning}", file=sys.stderr)
-    return BuildResult(settings.warehouse, landing, counts, reconciliation, validation)
+    result, _, _ = run_night(
+        settings, quiet=quiet, full_refresh=full_refresh, docs=docs, validate=validate, dbt_tests=dbt_tests
+    )
+    return result
 
 
 def validate_build(settings: Settings, database: Path) -> ValidationResult:
@@ -184,14 +192,16 @@ def summarise(warehouse: Path) -> tuple[dict[str, int], list[dict[str, object]]]
     return counts, reconciliation
 
 
-def format_summary(settings: Settings, result: BuildResult) -> str:
+def format_summary(settings: Settings, result: BuildResult, report: dict[str, object] | None = None) -> str:
     lines = [
         f"warehouse published: {result.warehouse}",
         f"as of {settings.as_of} ({settings.as_of_source}); timezone {settings.timezone}; currency {settings.currency}",
         f"raw data: {settings.raw_dir}",
-        "",
-        "rows per model:",
     ]
+    if report:
+        reasons = report.get("mode_reasons") or []
+        lines.append(f"build: {report.get('mode')}" + (f" ({'; '.join(reasons)})" if reasons else ""))  # type: ignore[arg-type]
+    lines += ["", "rows per model:"]
     lines += [f"  {name:<40} {count:>12,}" for name, count in result.row_counts.items()]
     lines += ["", f"  {'entity':<20} {'raw':>10} {'staged':>10} {'quarantined':>12} {'collapsed':>10}"]
     for row in result.reconciliation:
@@ -202,4 +212,8 @@ def format_summary(settings: Settings, result: BuildResult) -> str:
     lines.append("  quarantined rows and their reasons: select * from audit.quarantined_rows")
     if result.validation is not None:
         lines += ["", result.validation.report()]
+    if report and report.get("docs"):
+        lines.append(f"dbt docs: {report['docs']}")
+    if report:
+        lines.append(f"run summary: {result.warehouse.parent / 'run_summary.json'}")
     return "\n".join(lines)

@@ -1,6 +1,7 @@
-"""``loyalty`` command line: ``run`` builds, validates and publishes the warehouse, ``validate`` runs the validation
-gate on a warehouse on demand, ``check`` checks the landing data, ``generate`` writes synthetic raw data,
-``metrics`` queries the semantic layer (MetricFlow)."""
+"""``loyalty`` command line: ``run`` runs the nightly Prefect flow (build, validate, document, publish, report),
+``build`` does the same without Prefect, ``serve`` schedules the flow on a Prefect server, ``validate`` runs the
+validation gate on a warehouse on demand, ``check`` checks the landing data, ``generate`` writes synthetic raw
+data, ``metrics`` queries the semantic layer (MetricFlow)."""
 
 from __future__ import annotations
 
@@ -67,12 +68,84 @@ def _settings(args: argparse.Namespace) -> config.Settings:
     )
 
 
+def _export_settings(settings: config.Settings, *, as_of: bool = True) -> None:
+    """Hand the checked settings to the flow, which resolves its settings from LOYALTY_* like everything else
+    (a served flow takes each night's own as-of date, so ``as_of=False`` leaves it out)."""
+    import os
+
+    t = settings.thresholds
+    if as_of:
+        os.environ["LOYALTY_AS_OF"] = settings.as_of.isoformat()
+    os.environ.update(
+        {
+            "LOYALTY_RAW_DIR": str(settings.raw_dir),
+            "LOYALTY_WAREHOUSE": str(settings.warehouse),
+            "LOYALTY_TIMEZONE": settings.timezone,
+            "LOYALTY_CURRENCY": settings.currency,
+            "LOYALTY_THREADS": str(settings.threads),
+            "LOYALTY_MEMORY_LIMIT": settings.memory_limit,
+            "LOYALTY_MAX_QUARANTINE_RATE": str(t.max_quarantine_rate),
+            "LOYALTY_FRESHNESS_DAYS": str(t.freshness_days),
+            "LOYALTY_MIN_NIGHT_VOLUME": str(t.min_night_volume),
+            "LOYALTY_MAX_ROW_DROP": str(t.max_row_drop),
+        }
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
-    from loyalty.build import build, format_summary
+    from loyalty.build import BuildResult, format_summary, summarise
+    from loyalty.orchestration import load_flow_module
+    from loyalty.validation import ValidationResult
 
     settings = _settings(args)
-    result = build(settings, quiet=args.quiet)
-    print(format_summary(settings, result))
+    # an interactive run says at once what is missing; the flow itself retries (files may still be arriving)
+    from loyalty.nightly import landing_not_ready
+
+    landing_not_ready(settings, settle_seconds=0)
+    _export_settings(settings)
+    flow = load_flow_module().loyalty_nightly
+    summary = flow(
+        raw_dir=str(settings.raw_dir),
+        warehouse=str(settings.warehouse),
+        as_of=settings.as_of.isoformat(),
+        full_refresh=args.full_refresh,
+    )
+    counts, reconciliation = summarise(settings.warehouse)
+    validation = ValidationResult.from_dict(summary["validation"]) if summary.get("validation") else None
+    result = BuildResult(settings.warehouse, None, counts, reconciliation, validation)  # type: ignore[arg-type]
+    print(format_summary(settings, result, summary))
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from loyalty.build import format_summary
+    from loyalty.nightly import run_night
+
+    settings = _settings(args)
+    result, report, _ = run_night(settings, quiet=args.quiet, full_refresh=args.full_refresh, docs=not args.no_docs)
+    print(format_summary(settings, result, report.to_dict()))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    from loyalty.orchestration import load_flow_module
+
+    settings = _settings(args)
+    _export_settings(settings, as_of=False)
+    module = load_flow_module()
+    if not os.environ.get("PREFECT_API_URL"):
+        raise LoyaltyError(
+            "loyalty serve needs a Prefect server: start one with `make prefect-server` (or `.venv/bin/prefect server"
+            " start`) and set PREFECT_API_URL=http://127.0.0.1:4200/api (README, Nightly runs)"
+        )
+    print(f"serving loyalty-nightly on the cron schedule {args.cron!r} (server time); Ctrl-C stops")
+    module.loyalty_nightly.serve(
+        name="loyalty-nightly",
+        cron=args.cron,
+        parameters={"raw_dir": str(settings.raw_dir), "warehouse": str(settings.warehouse)},
+    )
     return 0
 
 
@@ -118,6 +191,20 @@ def _generate(args: argparse.Namespace) -> int:
     return run_generate(args)
 
 
+def _split_nights(args: argparse.Namespace) -> int:
+    from datetime import date
+    from pathlib import Path
+
+    from loyalty.batches import split_by_day
+
+    settings = _settings(args)
+    last_day = date.fromisoformat(args.last_day) if args.last_day else settings.as_of
+    nights = split_by_day(settings.raw_dir, Path(args.out).expanduser().resolve(), last_day, args.days)
+    for number, night in enumerate(nights):
+        print(f"night {number}: {night}")
+    return 0
+
+
 def _metrics(args: argparse.Namespace) -> int:
     from loyalty.semantic import run_metricflow
 
@@ -129,11 +216,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loyalty", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="build the warehouse from the raw data and publish it")
+    run = commands.add_parser("run", help="run the nightly Prefect flow: build, validate, document, publish, report")
     _add_settings_arguments(run)
     _add_threshold_arguments(run)
-    run.add_argument("--quiet", action="store_true", help="hide dbt's own output unless it fails")
+    run.add_argument("--full-refresh", action="store_true", help="rebuild everything instead of adding new batches")
     run.set_defaults(handler=_run)
+
+    build = commands.add_parser(
+        "build", help="the same night without Prefect (scripts, cron): build, validate, document, publish, report"
+    )
+    _add_settings_arguments(build)
+    _add_threshold_arguments(build)
+    build.add_argument("--full-refresh", action="store_true", help="rebuild everything instead of adding new batches")
+    build.add_argument("--no-docs", action="store_true", help="skip dbt docs generate")
+    build.add_argument("--quiet", action="store_true", help="hide dbt's own output unless it fails")
+    build.set_defaults(handler=_build)
+
+    serve = commands.add_parser(
+        "serve", help="serve the nightly flow on a cron schedule (needs a running Prefect server, see README)"
+    )
+    _add_settings_arguments(serve)
+    _add_threshold_arguments(serve)
+    serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: 02:00 every night)")
+    serve.set_defaults(handler=_serve)
 
     validate = commands.add_parser(
         "validate",
@@ -155,6 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="check that the raw files follow the contract")
     _add_settings_arguments(check)
     check.set_defaults(handler=_check)
+
+    split = commands.add_parser(
+        "split-nights",
+        help="split a raw folder into daily batches, as nightly extracts would land (to try incremental nights)",
+    )
+    _add_settings_arguments(split)
+    split.add_argument("--out", required=True, help="a new folder for the batches and the nights' raw folders")
+    split.add_argument("--days", type=int, default=3, help="daily batches before the last day (default 3)")
+    split.add_argument("--last-day", help="the last day, YYYY-MM-DD (default: the as-of date)")
+    split.set_defaults(handler=_split_nights)
 
     metrics = commands.add_parser(
         "metrics",

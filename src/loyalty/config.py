@@ -50,9 +50,12 @@ class Settings:
     threads: int
     memory_limit: str
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # more dbt vars (LOYALTY_DBT_VARS, a JSON object), e.g. the predictive models' {"clv_time_unit": "week"}
+    extra_dbt_vars: dict[str, object] = field(default_factory=dict)
 
     def dbt_vars(self) -> dict[str, object]:
         return {
+            **self.extra_dbt_vars,
             "as_of_date": self.as_of.isoformat(),
             "reporting_timezone": self.timezone,
             "reporting_currency": self.currency,
@@ -125,6 +128,22 @@ def resolve_thresholds(
     )
 
 
+def _extra_dbt_vars() -> dict[str, object]:
+    text = os.environ.get("LOYALTY_DBT_VARS", "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise LoyaltyError(f"LOYALTY_DBT_VARS: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise LoyaltyError('LOYALTY_DBT_VARS: must be a JSON object, e.g. {"clv_time_unit": "week"}')
+    reserved = {"as_of_date", "reporting_timezone", "reporting_currency", "raw_sources"} & set(value)
+    if reserved:
+        raise LoyaltyError(f"LOYALTY_DBT_VARS: {sorted(reserved)[0]} is set by its own LOYALTY_* setting")
+    return value
+
+
 def known_currencies() -> set[str]:
     with EXCHANGE_RATES_SEED.open(newline="") as handle:
         return {row["currency_code"].strip().upper() for row in csv.DictReader(handle)}
@@ -188,4 +207,5 @@ def resolve(
         threads=int(threads_text),
         memory_limit=_pick(memory_limit, "LOYALTY_MEMORY_LIMIT") or _default_memory_limit(),
         thresholds=thresholds if thresholds is not None else resolve_thresholds(),
+        extra_dbt_vars=_extra_dbt_vars(),
     )

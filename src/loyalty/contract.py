@@ -68,6 +68,10 @@ ENTITIES: tuple[Entity, ...] = (
 
 BY_NAME: dict[str, Entity] = {e.name: e for e in ENTITIES}
 
+# The large, append-mostly entities whose base models are incremental (a night reads only their new batches); the
+# others are rebuilt from all their batches every night. The base models' materialization must agree (tested).
+INCREMENTAL_ENTITIES: tuple[str, ...] = ("orders", "order_items", "loyalty_events", "engagement_events")
+
 ORDER_STATUSES = ("completed", "cancelled")
 LOYALTY_EVENT_TYPES = ("enrolled", "points_earned", "points_redeemed", "tier_changed")
 LOYALTY_TIERS = ("bronze", "silver", "gold")

@@ -228,6 +228,13 @@ def _parquet_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         raise LoyaltyError(f"{path}: cannot be read as PARQUET ({_first_line_error(exc)})") from None
 
 
+def missing_file_message(raw_dir: Path, entity: Entity) -> str:
+    return (
+        f"{raw_dir}: required file {entity.name}.csv (or {entity.name}.parquet, or a folder {entity.name}/ of such"
+        " files) is missing"
+    )
+
+
 def _entity_files(raw_dir: Path, entity: Entity) -> tuple[str, list[Path]]:
     """(layout, files) of an entity: one file, a folder of files of one format, or nothing."""
     single = [p for p in (raw_dir / f"{entity.name}.{fmt}" for fmt in FORMATS) if p.is_file()]
@@ -270,10 +277,7 @@ def check_landing(
             layout, files = _entity_files(raw_dir, entity)
             if layout == "absent":
                 if entity.required:
-                    raise LoyaltyError(
-                        f"{raw_dir}: required file {entity.name}.csv (or {entity.name}.parquet, or a folder"
-                        f" {entity.name}/ of such files) is missing"
-                    )
+                    raise LoyaltyError(missing_file_message(raw_dir, entity))
                 landing.warnings.append(
                     f"optional file {entity.name}.csv is absent: models built on {entity.name} will be empty"
                 )

@@ -4,6 +4,7 @@ publication), never a mock."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import duckdb
 import pytest
 
 from loyalty import config
-from loyalty.build import build
+from loyalty.build import BuildResult, build
 from loyalty.config import Thresholds
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -23,7 +24,7 @@ BAD_ROWS_DIR = FIXTURES / "raw_bad_rows"
 # The hand-made fixture holds one raw row per bad-input kind and a few days of orders in early 2024: by design far
 # beyond the night checks of the validation gate (quarantine rate, freshness, volume). Its builds run the gate with
 # those checks opened up; every key, relationship, range and reconciliation expectation still applies.
-FIXTURE_THRESHOLDS = Thresholds(max_quarantine_rate=1.0, freshness_days=100_000, min_night_volume=0.0, max_row_drop=1.0)
+FIXTURE_THRESHOLDS = Thresholds(max_quarantine_rate=1.0, freshness_days=10**9, min_night_volume=0.0, max_row_drop=1.0)
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -48,12 +49,14 @@ def build_warehouse(
     warehouse: Path,
     as_of: str = "2024-12-31",
     thresholds: Thresholds = FIXTURE_THRESHOLDS,
+    validate: bool = False,
+    dbt_tests: bool = True,
     **settings: str,
 ) -> Path:
     resolved = config.resolve(
         raw_dir=str(raw_dir), warehouse=str(warehouse), as_of=as_of, thresholds=thresholds, **settings
     )
-    build(resolved, quiet=True)
+    build(resolved, quiet=True, validate=validate, dbt_tests=dbt_tests)
     return warehouse
 
 
@@ -64,11 +67,24 @@ def expected_quarantine() -> list[tuple[str, str, str]]:
 
 @pytest.fixture(scope="session")
 def bundled_warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """The bundled default data built as a newcomer does (`loyalty run`, from another working directory, with a
-    relative LOYALTY_WAREHOUSE), once per session: (published file, the CLI's completed process)."""
+    """The bundled default data built with the night's steps (`loyalty build`: the same steps as the Prefect flow
+    of `loyalty run`, which tests/python/test_nightly.py runs), from another working directory with a relative
+    LOYALTY_WAREHOUSE, once per session: (published file, the CLI's completed process)."""
     workdir = tmp_path_factory.mktemp("elsewhere")
-    result = run_cli("run", "--quiet", cwd=workdir, env={"LOYALTY_WAREHOUSE": "out/loyalty.duckdb"})
+    result = run_cli("build", "--quiet", cwd=workdir, env={"LOYALTY_WAREHOUSE": "out/loyalty.duckdb"})
     return workdir / "out" / "loyalty.duckdb", result
+
+
+@pytest.fixture(scope="session")
+def bundled(bundled_warehouse: tuple[Path, subprocess.CompletedProcess]) -> BuildResult:
+    """The bundled build as a BuildResult: its row counts, reconciliation and GX validation result."""
+    from loyalty.build import summarise
+    from loyalty.validation import ValidationResult, output_dir_for
+
+    warehouse, result = bundled_warehouse
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    validation = ValidationResult.from_dict(json.loads((output_dir_for(warehouse) / "result.json").read_text()))
+    return BuildResult(warehouse, None, *summarise(warehouse), validation)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -35,4 +35,4 @@ def test_quarantine_reason_codes_match_the_contract() -> None:
 
 def test_default_dbt_vars_read_every_entity_of_the_bundled_data() -> None:
     project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
-    assert list(project["vars"]["raw_sources"]) == [e.name for e in ENTITIES] + ["malformed_records"]
+    assert list(project["vars"]["raw_sources"]) == [e.name for e in ENTITIES] + ["malformed_records", "landed_files"]

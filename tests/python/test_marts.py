@@ -143,10 +143,12 @@ def _truncate_raw_data(source: Path, target: Path, last_day: date) -> None:
 def earlier_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(all the bundled data built as of EARLIER, only the data known on EARLIER built as of EARLIER)."""
     work = tmp_path_factory.mktemp("as_of")
-    full = build_warehouse(config.DEFAULT_RAW_DIR, work / "full" / "loyalty.duckdb", as_of=EARLIER.isoformat())
+    full = build_warehouse(
+        config.DEFAULT_RAW_DIR, work / "full" / "loyalty.duckdb", as_of=EARLIER.isoformat(), dbt_tests=False
+    )
     truncated_raw = work / "raw_then"
     _truncate_raw_data(config.DEFAULT_RAW_DIR, truncated_raw, EARLIER)
-    then = build_warehouse(truncated_raw, work / "then" / "loyalty.duckdb", as_of=EARLIER.isoformat())
+    then = build_warehouse(truncated_raw, work / "then" / "loyalty.duckdb", as_of=EARLIER.isoformat(), dbt_tests=False)
     return full, then
 
 

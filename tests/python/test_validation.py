@@ -55,12 +55,6 @@ def _copy(source: Path, folder: Path, *statements: str) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
-def bundled(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
-    """The bundled data built, validated and published once (no previous warehouse: no row-count comparison)."""
-    return _build(BUNDLED, tmp_path_factory.mktemp("bundled") / "loyalty.duckdb")
-
-
 # --- the bundled data passes ------------------------------------------------------------------------------------------
 
 
@@ -319,7 +313,7 @@ def test_a_flood_of_bad_rows_fails_the_run_and_leaves_the_published_warehouse_un
 
     published = _copy(bundled.warehouse, tmp_path / "published")
     before = published.read_bytes()
-    result = run_cli("run", "--quiet", "--raw-dir", str(raw), "--warehouse", str(published))
+    result = run_cli("build", "--quiet", "--raw-dir", str(raw), "--warehouse", str(published))
 
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     assert published.read_bytes() == before

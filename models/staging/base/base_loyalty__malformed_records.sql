@@ -1,8 +1,13 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['batch', 'line_number'],
-    on_schema_change='fail') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{% if incremental_run() %}delete from {{ this }} where batch in (select batch from {{ source('raw', 'landed_files') }} where is_new){% endif %}"
+) }}
 -- Every CSV record that does not split into its file's fields, as the landing check found it (one row per record,
--- email-like text masked). A night's landing check reads only that night's new batches, so the records of earlier
--- batches are kept here.
+-- email-like text masked). An incremental night's landing check reads only the batches it has not loaded (and the
+-- small entities' files, which are read every night): the records of the batches read tonight replace theirs,
+-- those of earlier batches stay.
 select
     entity,
     batch,

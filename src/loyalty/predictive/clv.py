@@ -180,6 +180,15 @@ def _first_value(table: Table, name: str) -> object:
     return _arrow_column(table, name)[0].as_py()
 
 
+def in_customer_order(customers: pd.DataFrame | pa.Table) -> pd.DataFrame | pa.Table:
+    """The rows sorted by customer_id. Floating-point sums depend on the order of their terms, and DuckDB hands
+    rows over in whatever order its threads produced them: the same histories must give the same fit, to the last
+    bit, on every build (a full refresh and a night's incremental build are compared row for row)."""
+    if isinstance(customers, pd.DataFrame):
+        return customers.sort_values("customer_id", kind="stable")
+    return customers.take(pc.sort_indices(customers, sort_keys=[("customer_id", "ascending")]))
+
+
 def read_histories(customers: pd.DataFrame | pa.Table) -> tuple[Histories, list[str]]:
     """Arrays from the input table, and a warning for rows that cannot be a customer history (missing or
     negative values, a fractional frequency, recency after tenure, a recency without repeat purchases)."""
@@ -360,6 +369,7 @@ class ClvResult:
 
 def fit_parameters(customers: pd.DataFrame | pa.Table, settings: ClvSettings) -> tuple[pa.Table, list[str]]:
     """The parameters table and warnings (the dbt model ``clv_model_parameters``)."""
+    customers = in_customer_order(customers)
     histories, warnings = read_histories(customers)
     fits = fit_models(histories)
     return parameters_table(list(fits), settings), warnings + fit_warnings(*fits)
@@ -368,6 +378,7 @@ def fit_parameters(customers: pd.DataFrame | pa.Table, settings: ClvSettings) ->
 def score(customers: pd.DataFrame | pa.Table, parameters: pd.DataFrame | pa.Table, settings: ClvSettings) -> pa.Table:
     """Per-customer predictions from an already fitted parameters table (the dbt model
     ``clv_customer_predictions``)."""
+    customers = in_customer_order(customers)
     histories, _ = read_histories(customers)
     bg, gg = read_parameters(parameters)
     return predictions_table(histories, bg, gg, settings)
@@ -375,6 +386,7 @@ def score(customers: pd.DataFrame | pa.Table, parameters: pd.DataFrame | pa.Tabl
 
 def predict(customers: pd.DataFrame | pa.Table, settings: ClvSettings = ClvSettings()) -> ClvResult:
     """Fit both models and score every customer in one call; never raises on degenerate data."""
+    customers = in_customer_order(customers)
     histories, warnings = read_histories(customers)
     fits = fit_models(histories)
     bg = bgnbd.BgNbdParameters.from_dict(fits[0].parameters) if fits[0].converged else None
@@ -409,6 +421,7 @@ def evaluation_table(
     """
     if len(customers) == 0:
         return EVALUATION_SCHEMA.empty_table()
+    customers = in_customer_order(customers)
     histories, _ = read_histories(customers)
     v = histories.valid
     x, t_x, T = histories.x[v], histories.t_x[v], histories.T[v]

@@ -1,0 +1,188 @@
+"""The nightly Prefect 3 flow ``loyalty-nightly``: orchestration only, one small task per step of
+``loyalty.nightly`` (where the work is):
+
+    plan (landing check, incremental or full) -> build copy -> dbt build -> GX checkpoint -> dbt docs -> publish
+    -> report (a Prefect markdown artifact and run_summary.json beside the warehouse)
+
+Retries with backoff where waiting can help: landing files still arriving or being written, and the build lock
+held by another run. None where it cannot: dbt, a failed expectation, publication. A failed or crashed night runs
+the failure hook, which writes the failure summary the same way. Run it with ``loyalty run`` (``make run``); see
+README, "Nightly runs", for scheduling.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from loyalty import config, nightly
+from loyalty.build import BuildLocked, build_lock, model_warnings
+from loyalty.nightly import LandingNotReady, Plan
+
+RETRIES = int(os.environ.get("LOYALTY_RETRIES", "3"))
+RETRY_DELAY_SECONDS = float(os.environ.get("LOYALTY_RETRY_DELAY_SECONDS", "30"))
+SETTLE_SECONDS = float(os.environ.get("LOYALTY_LANDING_SETTLE_SECONDS", "10"))
+
+# the night of each running flow run, for the failure hook (which only gets the flow run)
+_NIGHTS: dict[str, nightly.Night] = {}
+
+
+def _retry_on(*errors: type[BaseException]):
+    def condition(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
+        try:
+            state.result()
+        except errors:
+            return True
+        except BaseException:
+            return False
+        return False
+
+    return condition
+
+
+def _step(night: nightly.Night, name: str):
+    """Marks the night's current step for the failure report and times it."""
+    return night.step(name)
+
+
+@task(
+    name="acquire-build-lock",
+    cache_policy=NO_CACHE,
+    retries=RETRIES,
+    retry_delay_seconds=exponential_backoff(RETRY_DELAY_SECONDS),
+    retry_condition_fn=_retry_on(BuildLocked),
+)
+def acquire_build_lock(settings: config.Settings, stack: ExitStack) -> None:
+    stack.enter_context(build_lock(settings.warehouse))
+    nightly.clean_up_after_a_dead_night(settings)
+
+
+@task(
+    name="check-landing-and-plan",
+    cache_policy=NO_CACHE,
+    retries=RETRIES,
+    retry_delay_seconds=exponential_backoff(RETRY_DELAY_SECONDS),
+    retry_condition_fn=_retry_on(LandingNotReady),
+)
+def plan_night(settings: config.Settings, full_refresh: bool) -> Plan:
+    plan = nightly.plan_night(settings, full_refresh=full_refresh, settle_seconds=SETTLE_SECONDS)
+    logger = get_run_logger()
+    for warning in plan.landing.warnings:
+        logger.warning(warning)
+    logger.info(plan.describe())
+    return plan
+
+
+@task(name="prepare-build-copy", cache_policy=NO_CACHE)
+def prepare_build_copy(settings: config.Settings, plan: Plan) -> None:
+    nightly.prepare_build_copy(settings, plan)
+
+
+@task(name="dbt-build", cache_policy=NO_CACHE)
+def dbt_build(settings: config.Settings, plan: Plan) -> None:
+    nightly.dbt_build(settings, plan, quiet=True)
+
+
+@task(name="gx-checkpoint", cache_policy=NO_CACHE)
+def validate(settings: config.Settings):  # noqa: ANN201
+    result = nightly.validate_copy(settings)
+    get_run_logger().info(result.headline())
+    return result
+
+
+@task(name="dbt-docs", cache_policy=NO_CACHE)
+def generate_docs(settings: config.Settings, plan: Plan):  # noqa: ANN201
+    return nightly.generate_docs(settings, plan)
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish(settings: config.Settings, staged_docs) -> None:  # noqa: ANN001
+    nightly.publish(settings, staged_docs)
+    get_run_logger().info(f"published {settings.warehouse}")
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report(settings: config.Settings, plan: Plan, validation, night: nightly.Night) -> dict[str, Any]:  # noqa: ANN001
+    summary = nightly.published_report(settings, plan, validation, night.started, night.steps)
+    nightly.write_report(settings, summary)
+    create_markdown_artifact(
+        markdown=summary.markdown(), key="loyalty-nightly-report", description="The night's report"
+    )
+    logger = get_run_logger()
+    for warning in model_warnings(settings.warehouse):
+        logger.warning(warning)
+    return summary.to_dict()
+
+
+def _write_failure(flow, flow_run, state) -> None:  # noqa: ANN001 - Prefect's hook signature
+    """Failure hook: the failure summary beside the warehouse (run_summary.json, runs/) and a markdown artifact."""
+    night = _NIGHTS.pop(str(flow_run.id), None)
+    params = flow_run.parameters or {}
+    try:
+        settings = night.settings if night else _settings(**params)
+    except Exception:  # the settings themselves were the problem: nothing to write beside
+        return
+    try:
+        state.result()
+        return
+    except BaseException as exc:  # the flow's exception
+        error: BaseException = exc
+    failure = nightly.failure_report(
+        settings, night.started if night else datetime.now(UTC), night.current_step if night else None, error
+    )
+    nightly.write_report(settings, failure)
+    try:
+        create_markdown_artifact(markdown=failure.markdown(), key="loyalty-nightly-report", description="Failed night")
+    except Exception:  # no run context left to attach it to: the JSON summary is written
+        pass
+
+
+def _settings(
+    raw_dir: str | None = None, warehouse: str | None = None, as_of: str | None = None, **_: Any
+) -> config.Settings:
+    return config.resolve(raw_dir=raw_dir, warehouse=warehouse, as_of=as_of)
+
+
+@flow(name="loyalty-nightly", on_failure=[_write_failure], on_crashed=[_write_failure], log_prints=True)
+def loyalty_nightly(
+    raw_dir: str | None = None,
+    warehouse: str | None = None,
+    as_of: str | None = None,
+    full_refresh: bool = False,
+) -> dict[str, Any]:
+    """Build, validate, document and publish the warehouse for one night; returns the run summary.
+
+    Parameters default to the LOYALTY_* settings (README, "Configuration"); ``full_refresh`` rebuilds everything
+    instead of adding the night's new batches to the published warehouse.
+    """
+    from prefect.runtime import flow_run
+
+    settings = _settings(raw_dir, warehouse, as_of)
+    night = nightly.Night(settings, full_refresh=full_refresh)
+    _NIGHTS[str(flow_run.id)] = night
+    with ExitStack() as stack:
+        with _step(night, "lock"):
+            acquire_build_lock(settings, stack)
+        with _step(night, "plan"):
+            plan = plan_night(settings, full_refresh)
+        with _step(night, "prepare_build_copy"):
+            prepare_build_copy(settings, plan)
+        with _step(night, "dbt_build"):
+            dbt_build(settings, plan)
+        with _step(night, "validate"):
+            validation = validate(settings)
+        with _step(night, "docs"):
+            staged_docs = generate_docs(settings, plan)
+        with _step(night, "publish"):
+            publish(settings, staged_docs)
+    with _step(night, "report"):
+        summary = report(settings, plan, validation, night)
+    _NIGHTS.pop(str(flow_run.id), None)
+    return summary

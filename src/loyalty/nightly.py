@@ -1,0 +1,524 @@
+"""The night's steps, shared by the Prefect flow (``flows/loyalty_nightly.py``) and ``loyalty build``:
+
+    check the landing data -> plan (incremental or full) -> dbt build on a build copy -> GX checkpoint
+    -> dbt docs -> publish (one rename) -> report
+
+BI tools read the published file. The night works on a copy in ``.build/`` beside it (an incremental night starts
+from a copy of the published file, a full one from nothing) and replaces the published file in one ``rename`` only
+after dbt and the checkpoint passed: a reader holding the old file keeps reading the old night, a new connection
+sees the new one, and a failed or killed night leaves the last good warehouse in place. The next night removes
+what a dead one left behind (the build copy, its WAL, the landing files); the build lock is an OS lock, released
+when its process dies.
+
+A night is **incremental** when the published warehouse was built by the same project and settings
+(``audit.build_info.build_fingerprint``) and the large entities (``INCREMENTAL_ENTITIES``) only gained new batches
+that sort after the ones already loaded; otherwise it is a full rebuild, and the report says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from loyalty.build import (
+    BuildResult,
+    build_lock,
+    build_path,
+    model_warnings,
+    run_dbt,
+    summarise,
+    validate_build,
+)
+from loyalty.config import PROJECT_DIR, Settings
+from loyalty.contract import INCREMENTAL_ENTITIES
+from loyalty.errors import LoyaltyError
+from loyalty.landing import LANDED_FILE, MALFORMED_FILE, KnownBatch, Landing, check_landing
+from loyalty.validation import ValidationFailed, ValidationResult
+
+# what a build depends on besides the raw data: a change here makes the next night a full rebuild
+FINGERPRINT_PATHS = ("models", "macros", "seeds", "dbt_project.yml", "src/loyalty/predictive")
+DOCS_FOLDER = "docs"
+SUMMARY_FILE = "run_summary.json"
+PUBLISHED_SUMMARY_FILE = "published_summary.json"
+RUNS_FOLDER = "runs"
+
+
+class LandingNotReady(LoyaltyError):
+    """The landing data is not complete yet (a required file is missing, or a file is still being written): a
+    retry later may succeed."""
+
+
+def build_fingerprint(settings: Settings) -> str:
+    """A hash of everything a build depends on besides the raw data and the as-of date: the dbt project (models,
+    macros, seeds, dbt_project.yml), the predictive package, the reporting timezone and currency, extra dbt vars,
+    and the versions of DuckDB and dbt (row hashes must be computed the same way on every night)."""
+    from dbt.version import __version__ as dbt_version
+
+    digest = hashlib.sha256()
+    for relative in FINGERPRINT_PATHS:
+        root = PROJECT_DIR / relative
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(path.relative_to(PROJECT_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(f"{settings.timezone}|{settings.currency}|duckdb {duckdb.__version__}|dbt {dbt_version}".encode())
+    digest.update(json.dumps(settings.extra_dbt_vars, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PublishedState:
+    """What the published warehouse says about how it was built."""
+
+    fingerprint: str | None
+    as_of: str | None
+    batches: dict[str, dict[str, KnownBatch]]  # entity -> batch name -> what was loaded
+
+
+def read_published_state(warehouse: Path) -> PublishedState | None:
+    """The published warehouse's build fingerprint and loaded batches; None when there is no usable one."""
+    if not warehouse.is_file():
+        return None
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            info = con.execute("select build_fingerprint, cast(as_of_date as varchar) from audit.build_info").fetchall()
+            rows = con.execute(
+                "select entity, batch, size_bytes, mtime_ns, raw_rows, malformed_records from audit.landed_batches"
+            ).fetchall()
+    except duckdb.Error:
+        return None
+    batches: dict[str, dict[str, KnownBatch]] = {}
+    for entity, batch, size, mtime, raw_rows, malformed in rows:
+        if size is not None and mtime is not None:
+            batches.setdefault(entity, {})[batch] = KnownBatch(size, mtime, raw_rows, malformed)
+    fingerprint, as_of = info[0] if info else (None, None)
+    return PublishedState(fingerprint, as_of, batches)
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str  # 'incremental' or 'full'
+    reasons: tuple[str, ...]  # why the night is a full rebuild (empty for an incremental one)
+    fingerprint: str
+    landing: Landing
+
+    @property
+    def incremental(self) -> bool:
+        return self.mode == "incremental"
+
+    def describe(self) -> str:
+        if self.incremental:
+            new = sum(len(f.new_batches) for name, f in self.landing.files.items() if name in INCREMENTAL_ENTITIES)
+            return f"incremental: {new} new batch(es) of the large entities; the others rebuilt in full"
+        return "full rebuild: " + "; ".join(self.reasons)
+
+
+def _work_dir(settings: Settings) -> Path:
+    return build_path(settings.warehouse).parent
+
+
+def _landing_dir(settings: Settings) -> Path:
+    return _work_dir(settings) / "landing"
+
+
+def clean_up_after_a_dead_night(settings: Settings) -> None:
+    """Remove what an earlier night left in the work folder if it failed or was killed: the build copy, its WAL,
+    the landing files and staged docs. The published warehouse is never touched."""
+    target = build_path(settings.warehouse)
+    for stale in (
+        target,
+        target.with_name(target.name + ".wal"),
+        target.with_name(target.name + ".copying"),
+        _landing_dir(settings) / MALFORMED_FILE,
+        _landing_dir(settings) / LANDED_FILE,
+        _work_dir(settings) / "docs_index.html",
+    ):
+        stale.unlink(missing_ok=True)
+
+
+def landing_not_ready(settings: Settings, settle_seconds: float) -> None:
+    """Raise LandingNotReady while a required file is missing or a raw file was modified in the last
+    ``settle_seconds`` (most likely still being written): conditions a later retry may find gone."""
+    from loyalty.contract import ENTITIES
+    from loyalty.landing import missing_file_message
+
+    raw_dir = settings.raw_dir
+    if not raw_dir.is_dir():
+        raise LandingNotReady(f"LOYALTY_RAW_DIR: {raw_dir} is not a folder")
+    for entity in ENTITIES:
+        present = (
+            any((raw_dir / f"{entity.name}.{fmt}").is_file() for fmt in ("csv", "parquet"))
+            or (raw_dir / entity.name).is_dir()
+        )
+        if entity.required and not present:
+            raise LandingNotReady(missing_file_message(raw_dir, entity))
+    if settle_seconds <= 0:
+        return
+    now = time.time()
+    for path in raw_dir.rglob("*"):
+        if path.is_file() and now - path.stat().st_mtime < settle_seconds:
+            raise LandingNotReady(f"{path} was modified {now - path.stat().st_mtime:.0f} s ago: still being written?")
+
+
+def plan_night(settings: Settings, *, full_refresh: bool = False, settle_seconds: float = 0.0) -> Plan:
+    """Check the landing data and decide whether tonight can be incremental."""
+    landing_not_ready(settings, settle_seconds)
+    fingerprint = build_fingerprint(settings)
+    state = None if full_refresh else read_published_state(settings.warehouse)
+    reasons: list[str] = []
+    if full_refresh:
+        reasons.append("requested")
+    elif state is None:
+        reasons.append(f"no published warehouse to build on at {settings.warehouse}")
+    elif state.fingerprint != fingerprint:
+        reasons.append("the project (models, macros, seeds), the settings or the engine changed since the last build")
+    known: dict[str, KnownBatch] = {}
+    if not reasons:
+        assert state is not None
+        known = {
+            name: batch for entity in INCREMENTAL_ENTITIES for name, batch in state.batches.get(entity, {}).items()
+        }
+    landing = check_landing(settings.raw_dir, work_dir=_landing_dir(settings), known=known)
+    if not reasons:
+        assert state is not None
+        for entity in INCREMENTAL_ENTITIES:
+            loaded = state.batches.get(entity, {})
+            landed = landing.files[entity]
+            names = {b.name for b in landed.batches}
+            gone = sorted(set(loaded) - names)
+            changed = sorted(b.name for b in landed.batches if b.name in loaded and b.is_new)
+            early = sorted(
+                b.name for b in landed.new_batches if loaded and b.name not in loaded and b.name < max(loaded)
+            )
+            if gone:
+                reasons.append(f"{gone[0]} was loaded on an earlier night but is gone")
+            if changed:
+                reasons.append(f"{changed[0]} changed since it was loaded")
+            if early:
+                reasons.append(f"{early[0]} arrived after {max(loaded)} but sorts before it")
+        if reasons:  # every batch must be read again
+            landing = check_landing(settings.raw_dir, work_dir=_landing_dir(settings))
+    mode = "full" if reasons else "incremental"
+    return Plan(mode, tuple(reasons), fingerprint, landing)
+
+
+def prepare_build_copy(settings: Settings, plan: Plan) -> Path:
+    """The file tonight's dbt builds into: a copy of the published warehouse for an incremental night (copied
+    under a temporary name, then renamed, so a half-copied file is never taken for a build copy), nothing for a full
+    one (dbt creates it)."""
+    target = build_path(settings.warehouse)
+    target.unlink(missing_ok=True)
+    target.with_name(target.name + ".wal").unlink(missing_ok=True)
+    if plan.incremental:
+        partial = target.with_name(target.name + ".copying")
+        shutil.copyfile(settings.warehouse, partial)
+        os.replace(partial, target)
+    return target
+
+
+def dbt_build(settings: Settings, plan: Plan, *, quiet: bool = False, dbt_tests: bool = True) -> None:
+    """``dbt build``: every model, seed, dbt data test and unit test (``dbt_tests=False`` builds the models only:
+    for tests of other things, which would otherwise spend most of their time in dbt's own tests)."""
+    selection = () if dbt_tests else ("--exclude", "test_type:unit", "test_type:data")
+    run_dbt(
+        settings,
+        plan.landing,
+        "build",
+        *selection,
+        quiet=quiet,
+        only_new=plan.incremental,
+        extra_vars={"build_mode": plan.mode, "build_fingerprint": plan.fingerprint},
+    )
+
+
+def validate_copy(settings: Settings) -> ValidationResult:
+    """The GX checkpoint on the build copy; raises ValidationFailed (a failed expectation is not retried)."""
+    target = build_path(settings.warehouse)
+    validation = validate_build(settings, target)
+    if not validation.passed:
+        kept = f"{settings.warehouse} is unchanged" if settings.warehouse.is_file() else "nothing was published"
+        raise ValidationFailed(validation, note=f"not published: {kept}; the build copy is {target}")
+    return validation
+
+
+def generate_docs(settings: Settings, plan: Plan) -> Path:
+    """``dbt docs generate --static`` on the build copy: one self-contained HTML file, staged in the work folder
+    and published with the warehouse."""
+    # --no-compile: the build just compiled every node into the same target folder
+    run_dbt(
+        settings, plan.landing, "docs", "generate", "--static", "--no-compile", quiet=True, only_new=plan.incremental
+    )
+    staged = _work_dir(settings) / "docs_index.html"
+    shutil.copyfile(_work_dir(settings) / "target" / "static_index.html", staged)
+    return staged
+
+
+def docs_path(warehouse: Path) -> Path:
+    return warehouse.parent / DOCS_FOLDER / "index.html"
+
+
+def publish(settings: Settings, staged_docs: Path | None) -> None:
+    """Swap the build copy in for the published warehouse in one rename (atomic on one file system), then the
+    docs. A reader with the old file open keeps reading it; new connections open the new night."""
+    target = build_path(settings.warehouse)
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(target, settings.warehouse)
+    if staged_docs is not None:
+        docs = docs_path(settings.warehouse)
+        docs.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged_docs, docs)
+
+
+# ------------------------------------------------------------------------------------------------ the report
+
+HEADLINE_SQL = {
+    "customers": "select count(*) from marts.customer_lifetime_value",
+    "repurchase_ratio": "select repurchase_ratio from marts.loyalty_kpis_monthly order by month_start desc limit 1",
+    "upsell_rate": "select upsell_rate from marts.loyalty_kpis_monthly order by month_start desc limit 1",
+    "nps_last_12_months": (
+        "select 100.0 * (sum(promoters) - sum(detractors)) / nullif(sum(responses), 0) from marts.nps_monthly"
+        " where month_start > (select max(month_start) from marts.nps_monthly) - interval 12 month"
+    ),
+    "mean_predicted_clv": "select avg(predicted_clv) from marts.customer_lifetime_value",
+    "net_revenue_as_of_month": ("select net_revenue from marts.loyalty_kpis_monthly order by month_start desc limit 1"),
+}
+
+
+def headline_kpis(warehouse: Path) -> dict[str, float | None]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        values = {name: con.execute(sql).fetchone() for name, sql in HEADLINE_SQL.items()}
+    return {name: (float(row[0]) if row and row[0] is not None else None) for name, row in values.items()}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    os.replace(partial, path)
+
+
+def _changes(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+    if not before:
+        return {}
+    changes: dict[str, Any] = {}
+    for section in ("kpis", "rows_per_mart"):
+        for name, value in now.get(section, {}).items():
+            old = before.get(section, {}).get(name)
+            if isinstance(value, int | float) and isinstance(old, int | float):
+                changes[f"{section}.{name}"] = {"previous": old, "now": value, "change": value - old}
+    return changes
+
+
+@dataclass
+class NightReport:
+    """What the night did, for people (markdown) and tools (JSON beside the warehouse)."""
+
+    status: str  # 'published' or 'failed'
+    warehouse: str
+    raw_dir: str
+    as_of: str
+    started_at: str
+    finished_at: str
+    mode: str | None = None
+    mode_reasons: list[str] = field(default_factory=list)
+    steps_seconds: dict[str, float] = field(default_factory=dict)
+    rows_per_mart: dict[str, int] = field(default_factory=dict)
+    quarantined_rows: dict[str, int] = field(default_factory=dict)
+    validation: dict[str, Any] | None = None
+    kpis: dict[str, float | None] = field(default_factory=dict)
+    changes_since_previous_night: dict[str, Any] = field(default_factory=dict)
+    previous_as_of: str | None = None
+    docs: str | None = None
+    data_docs: str | None = None
+    error: str | None = None
+    failed_step: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def markdown(self) -> str:
+        lines = [
+            f"# Loyalty warehouse, night of {self.as_of}: {self.status.upper()}",
+            "",
+            f"- warehouse: `{self.warehouse}`",
+            f"- raw data: `{self.raw_dir}`",
+            f"- mode: {self.mode or 'not planned'}"
+            + (f" ({'; '.join(self.mode_reasons)})" if self.mode_reasons else ""),
+            f"- started {self.started_at}, finished {self.finished_at}",
+        ]
+        if self.error:
+            lines += ["", f"**Failed at `{self.failed_step}`**: {self.error}", "",
+                      "The published warehouse was not changed."]  # fmt: skip
+        if self.validation:
+            v = self.validation
+            lines += ["", f"Validation: {'passed' if v.get('passed') else 'FAILED'}, "
+                      f"{v.get('evaluated')} expectations; Data Docs `{self.data_docs}`"]  # fmt: skip
+        if self.kpis:
+            lines += ["", "| KPI | tonight | previous night | change |", "|---|---:|---:|---:|"]
+            for name, value in self.kpis.items():
+                change = self.changes_since_previous_night.get(f"kpis.{name}", {})
+                previous, delta = _fmt(change.get("previous")), _fmt(change.get("change"))
+                lines.append(f"| {name} | {_fmt(value)} | {previous} | {delta} |")
+        if self.rows_per_mart:
+            lines += ["", "| mart | rows | change |", "|---|---:|---:|"]
+            for name, rows in self.rows_per_mart.items():
+                change = self.changes_since_previous_night.get(f"rows_per_mart.{name}", {}).get("change")
+                lines.append(f"| {name} | {rows:,} | {_fmt(change)} |")
+        if self.quarantined_rows:
+            lines += ["", "Quarantined rows: " + ", ".join(f"{k} {v:,}" for k, v in self.quarantined_rows.items())]
+        if self.steps_seconds:
+            lines += ["", "Steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in self.steps_seconds.items())]
+        if self.docs:
+            lines += ["", f"dbt docs: `{self.docs}`"]
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 10 else f"{value:,.2f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def write_report(settings: Settings, report: NightReport) -> None:
+    """``run_summary.json`` (tonight, published or failed) and ``runs/<started>.json`` beside the warehouse; a
+    published night is also ``published_summary.json``, what the next night compares itself with."""
+    base = settings.warehouse.parent
+    payload = report.to_dict()
+    _write_json(base / SUMMARY_FILE, payload)
+    stamp = report.started_at.replace(":", "").replace("-", "")
+    _write_json(base / RUNS_FOLDER / f"{stamp}_{report.status}.json", payload)
+    if report.status == "published":
+        _write_json(base / PUBLISHED_SUMMARY_FILE, payload)
+
+
+def published_report(
+    settings: Settings, plan: Plan, validation: ValidationResult | None, started: datetime, steps: dict[str, float]
+) -> NightReport:
+    counts, reconciliation = summarise(settings.warehouse)
+    previous = _read_json(settings.warehouse.parent / PUBLISHED_SUMMARY_FILE)
+    report = NightReport(
+        status="published",
+        warehouse=str(settings.warehouse),
+        raw_dir=str(settings.raw_dir),
+        as_of=settings.as_of.isoformat(),
+        started_at=started.isoformat(timespec="seconds"),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        mode=plan.mode,
+        mode_reasons=list(plan.reasons),
+        steps_seconds={k: round(v, 2) for k, v in steps.items()},
+        rows_per_mart={k: v for k, v in counts.items() if k.startswith("marts.")},
+        quarantined_rows={str(r["entity"]): int(r["quarantined_rows"]) for r in reconciliation},  # type: ignore[arg-type]
+        validation=validation.to_dict() if validation else None,
+        kpis=headline_kpis(settings.warehouse),
+        docs=str(docs_path(settings.warehouse)) if docs_path(settings.warehouse).is_file() else None,
+        data_docs=str(validation.docs_index) if validation else None,
+        previous_as_of=(previous or {}).get("as_of"),
+    )
+    report.changes_since_previous_night = _changes(report.to_dict(), previous)
+    return report
+
+
+def failure_report(settings: Settings, started: datetime, step: str | None, error: BaseException) -> NightReport:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    validation = error.result.to_dict() if isinstance(error, ValidationFailed) else None
+    return NightReport(
+        status="failed",
+        warehouse=str(settings.warehouse),
+        raw_dir=str(settings.raw_dir),
+        as_of=settings.as_of.isoformat(),
+        started_at=started.isoformat(timespec="seconds"),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        validation=validation,
+        error=message,
+        failed_step=step,
+        data_docs=str(error.result.docs_index) if isinstance(error, ValidationFailed) else None,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ one night
+
+
+@dataclass
+class Night:
+    """Runs the steps in order, timing each; the Prefect flow runs the same steps as tasks."""
+
+    settings: Settings
+    full_refresh: bool = False
+    docs: bool = True
+    quiet: bool = False
+    settle_seconds: float = 0.0
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    steps: dict[str, float] = field(default_factory=dict)
+    current_step: str | None = None
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self.current_step = name
+        began = time.perf_counter()
+        yield
+        self.steps[name] = time.perf_counter() - began
+        self.current_step = None
+
+    def timed(self, name: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with self.step(name):
+            return function(*args, **kwargs)
+
+
+def run_night(
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    docs: bool = True,
+    quiet: bool = False,
+    settle_seconds: float = 0.0,
+    validate: bool = True,
+    dbt_tests: bool = True,
+) -> tuple[BuildResult, NightReport, Plan]:
+    """One night without an orchestrator (``loyalty build``; the Prefect flow runs the same steps as tasks).
+    Writes the run summary also when the night fails, then re-raises. ``validate=False`` skips the GX checkpoint
+    and ``dbt_tests=False`` dbt's own tests: for tests of other things only (the CLI always runs both)."""
+    night = Night(settings, full_refresh, docs, quiet, settle_seconds)
+    try:
+        with build_lock(settings.warehouse):
+            clean_up_after_a_dead_night(settings)
+            plan = night.timed("plan", plan_night, settings, full_refresh=full_refresh, settle_seconds=settle_seconds)
+            for warning in plan.landing.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            night.timed("prepare_build_copy", prepare_build_copy, settings, plan)
+            night.timed("dbt_build", dbt_build, settings, plan, quiet=quiet, dbt_tests=dbt_tests)
+            validation = night.timed("validate", validate_copy, settings) if validate else None
+            staged_docs = night.timed("docs", generate_docs, settings, plan) if docs else None
+            night.timed("publish", publish, settings, staged_docs)
+        report = night.timed("report", published_report, settings, plan, validation, night.started, night.steps)
+        report.steps_seconds = {k: round(v, 2) for k, v in night.steps.items()}
+        write_report(settings, report)
+    except BaseException as exc:
+        if not isinstance(exc, KeyboardInterrupt | SystemExit):
+            write_report(settings, failure_report(settings, night.started, night.current_step, exc))
+        raise
+    counts, reconciliation = summarise(settings.warehouse)
+    for warning in model_warnings(settings.warehouse):
+        print(f"warning: {warning}", file=sys.stderr)
+    return BuildResult(settings.warehouse, plan.landing, counts, reconciliation, validation), report, plan
