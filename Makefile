@@ -26,7 +26,7 @@ run: $(STAMP)
 	$(BIN)/loyalty run
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile --durations=20
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests flows benchmarks

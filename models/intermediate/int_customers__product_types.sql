@@ -2,9 +2,17 @@
 -- bought as of the as-of date, and the dates they first reached one and two types. The upsell metrics count a
 -- customer as multi-type from the day their second type was first bought, so a monthly series can use each
 -- customer's purchases up to that month's end. Lines with a quantity of 0 buy nothing and do not count.
+-- Incremental by customer: a night rebuilds the customers whose lines fct_order_items rebuilt tonight.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{% if incremental_run() %}delete from {{ this }} where customer_id in {{ customers_written_tonight(ref('fct_order_items')) }}{% endif %}"
+) }}
 with lines as (
     select * from {{ ref('fct_order_items') }}
     where is_valid_order and quantity > 0
+    {% if incremental_run() %}and customer_id in {{ customers_written_tonight(ref('fct_order_items')) }}{% endif %}
 ),
 
 first_purchase_of_type as (

@@ -1,7 +1,8 @@
+{{ config(materialized='view') }}
 -- Orders with their reporting-timezone dates, the as-of rule and the exchange rate into the reporting currency.
 -- A valid order is completed and placed on or before the as-of date (metrics spec, building blocks). The rate is
 -- the one in force on the order's date; the order's lines and refunds are converted at the same rate, so a full
--- refund nets an order to exactly zero.
+-- refund nets an order to exactly zero. A view: the facts read it for tonight's customers only.
 with orders as (
     select * from {{ ref('stg_loyalty__orders') }}
 ),

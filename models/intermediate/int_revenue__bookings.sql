@@ -3,14 +3,24 @@
 -- refund date, as a negative net amount. A month that has closed therefore never changes when a refund arrives
 -- later: the refund lands in the month it happened. (Lifetime figures subtract refunds from their order instead:
 -- fct_orders.net_revenue.) A refund dated before its order (bad source data) is booked on the order date.
+-- Incremental by customer: a night rebuilds the bookings of the customers whose orders fct_orders rebuilt tonight
+-- (a changed refund total or a refund crossing the as-of date makes fct_orders rebuild its customer).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{% if incremental_run() %}delete from {{ this }} where customer_id in {{ customers_written_tonight(ref('fct_orders')) }}{% endif %}"
+) }}
 with orders as (
     select * from {{ ref('fct_orders') }}
     where is_valid_order
+    {% if incremental_run() %}and customer_id in {{ customers_written_tonight(ref('fct_orders')) }}{% endif %}
 ),
 
 refunds as (
     select * from {{ ref('fct_refunds') }}
     where is_counted
+    {% if incremental_run() %}and customer_id in {{ customers_written_tonight(ref('fct_orders')) }}{% endif %}
 )
 
 select

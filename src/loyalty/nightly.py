@@ -114,6 +114,7 @@ class Plan:
     reasons: tuple[str, ...]  # why the night is a full rebuild (empty for an incremental one)
     fingerprint: str
     landing: Landing
+    previous_as_of: str | None = None  # the published warehouse's as-of date an incremental night builds on
 
     @property
     def incremental(self) -> bool:
@@ -185,6 +186,10 @@ def plan_night(settings: Settings, *, full_refresh: bool = False, settle_seconds
         reasons.append(f"no published warehouse to build on at {settings.warehouse}")
     elif state.fingerprint != fingerprint:
         reasons.append("the project (models, macros, seeds), the settings or the engine changed since the last build")
+    elif state.as_of is None:
+        reasons.append("the published warehouse does not say which as-of date it was built for")
+    elif settings.as_of.isoformat() < state.as_of:
+        reasons.append(f"the as-of date moved back from {state.as_of} to {settings.as_of.isoformat()}")
     known: dict[str, KnownBatch] = {}
     if not reasons:
         assert state is not None
@@ -212,7 +217,7 @@ def plan_night(settings: Settings, *, full_refresh: bool = False, settle_seconds
         if reasons:  # every batch must be read again
             landing = check_landing(settings.raw_dir, work_dir=_landing_dir(settings))
     mode = "full" if reasons else "incremental"
-    return Plan(mode, tuple(reasons), fingerprint, landing)
+    return Plan(mode, tuple(reasons), fingerprint, landing, None if reasons or state is None else state.as_of)
 
 
 def prepare_build_copy(settings: Settings, plan: Plan) -> Path:
@@ -240,7 +245,11 @@ def dbt_build(settings: Settings, plan: Plan, *, quiet: bool = False, dbt_tests:
         *selection,
         quiet=quiet,
         only_new=plan.incremental,
-        extra_vars={"build_mode": plan.mode, "build_fingerprint": plan.fingerprint},
+        extra_vars={
+            "build_mode": plan.mode,
+            "build_fingerprint": plan.fingerprint,
+            **({"previous_as_of": plan.previous_as_of} if plan.incremental and plan.previous_as_of else {}),
+        },
     )
 
 

@@ -100,3 +100,11 @@ def raw_copy(tmp_path: Path) -> Path:
     shutil.copytree(BAD_ROWS_DIR, target)
     (target / "expected_quarantine.csv").unlink()
     return target
+
+
+@pytest.fixture(scope="session")
+def nights(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The nightly tests' shop (nightly_support.make_nights): nights[k] is the raw folder as it stands on night k."""
+    from nightly_support import make_nights
+
+    return make_nights(tmp_path_factory)

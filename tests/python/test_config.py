@@ -78,3 +78,16 @@ def test_bad_settings_are_clear_errors(kwargs: dict[str, str], message: str) -> 
     with pytest.raises(LoyaltyError) as excinfo:
         config.resolve(**kwargs)
     assert str(excinfo.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("memory_gib", "expected"),
+    [(2, "1GiB"), (4, "3GiB"), (24, "4GiB"), (256, "4GiB")],
+)
+def test_the_default_memory_limit_is_three_quarters_of_memory_at_most_4_gib(
+    monkeypatch: pytest.MonkeyPatch, memory_gib: int, expected: str
+) -> None:
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": memory_gib * 2**30 // 4096}
+    monkeypatch.setattr(config.os, "sysconf", lambda name: pages[name])
+    assert config.resolve().memory_limit == expected
+    assert config.resolve(memory_limit="12GB").memory_limit == "12GB"

@@ -30,11 +30,17 @@ def test_run_publishes_the_warehouse_and_prints_a_summary(
     assert f"as of {manifest['data_end_date']}" in result.stdout
     for model in ("marts.fct_orders", "marts.dim_customers", "audit.quarantined_rows"):
         assert model in result.stdout
-    # the run ends with the GX checkpoint's verdict and where its Data Docs are
+    # the run ends with the GX checkpoint's verdict, its Data Docs and result, the dbt docs and the run summary
     docs = warehouse.parent / "validation" / "data_docs" / "index.html"
     assert "GX checkpoint loyalty_nightly passed" in result.stdout
-    assert result.stdout.rstrip().splitlines()[-2] == f"GX Data Docs: {docs}"
+    assert result.stdout.rstrip().splitlines()[-4:] == [
+        f"GX Data Docs: {docs}",
+        f"validation result: {warehouse.parent / 'validation' / 'result.json'}",
+        f"dbt docs: {warehouse.parent / 'docs' / 'index.html'}",
+        f"run summary: {warehouse.parent / 'run_summary.json'}",
+    ]
     assert docs.is_file()
+    assert (warehouse.parent / "docs" / "index.html").is_file()
     assert json.loads((warehouse.parent / "validation" / "result.json").read_text())["passed"] is True
 
 

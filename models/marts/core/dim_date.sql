@@ -3,12 +3,12 @@
 with bounds as (
     select
         cast(date_trunc('month', least(
-            (select min({{ to_reporting_date('ordered_at') }}) from {{ ref('stg_loyalty__orders') }}),
-            (select min({{ to_reporting_date('signed_up_at') }}) from {{ ref('stg_loyalty__customers') }}),
+            (select min(order_date) from {{ ref('fct_orders') }}),
+            (select min(signup_date) from {{ ref('dim_customers') }}),
             {{ as_of_date() }}
         )) as date) as first_day,
         cast(last_day(greatest(
-            (select max({{ to_reporting_date('ordered_at') }}) from {{ ref('stg_loyalty__orders') }}),
+            (select max(order_date) from {{ ref('fct_orders') }}),
             {{ as_of_date() }}
         )) as date) as last_day
 ),

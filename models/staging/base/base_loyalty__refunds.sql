@@ -33,6 +33,8 @@ order_gross as (
             as gross_revenue
     from {{ ref('stg_loyalty__orders') }} as orders
     left join {{ ref('stg_loyalty__order_items') }} as items on orders.order_id = items.order_id
+    -- only the orders that have refunds: a few percent of all
+    where orders.order_id in (select {{ clean_text('order_id') }} from {{ source('raw', 'refunds') }})
     group by orders.order_id
 ),
 

@@ -1,0 +1,123 @@
+"""A night failed at each step (a dbt model failing via a var, a failed expectation, kill -9 while dbt builds or
+while GX validates) leaves the last good warehouse published, and the next night recovers without manual clean-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_DIR, query
+from nightly_support import as_of, fingerprint, flow_env, run_flow
+
+from loyalty import config
+from loyalty.build import build_path
+from loyalty.config import Thresholds
+from loyalty.nightly import PUBLISHED_SUMMARY_FILE, SUMMARY_FILE, run_night
+from loyalty.validation import ValidationFailed
+
+# ------------------------------------------------------------------------------------------------ failures
+
+
+@pytest.fixture(scope="module")
+def published(nights: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Night 2 published by the night's steps (no Prefect), for the failure tests to break night 3 on."""
+    warehouse = tmp_path_factory.mktemp("failures") / "loyalty.duckdb"
+    settings = config.resolve(
+        raw_dir=str(nights[2]), warehouse=str(warehouse), as_of=as_of(2), thresholds=Thresholds(min_night_volume=0)
+    )
+    run_night(settings, quiet=True, docs=False, dbt_tests=False)
+    return warehouse
+
+
+def assert_untouched_then_recovers(warehouse: Path, before: tuple, raw: Path) -> None:
+    """The published file is the one from before the failed night, and the next night (the same steps, without
+    dbt's own tests and the GX checkpoint, to keep the suite short) cleans up after it and publishes."""
+    assert fingerprint(warehouse) == before
+    assert query(warehouse, "select as_of_date from audit.build_info") == [(date.fromisoformat(as_of(2)),)]
+    settings = config.resolve(
+        raw_dir=str(raw), warehouse=str(warehouse), as_of=as_of(3), thresholds=Thresholds(min_night_volume=0)
+    )
+    _, report, _ = run_night(settings, quiet=True, docs=False, validate=False, dbt_tests=False)
+    assert report.status == "published"
+    assert query(warehouse, "select as_of_date from audit.build_info") == [(date.fromisoformat(as_of(3)),)]
+
+
+def copy_of_published(published: Path, tmp: Path) -> Path:
+    warehouse = tmp / "wh" / "loyalty.duckdb"
+    warehouse.parent.mkdir()
+    shutil.copy2(published, warehouse)
+    shutil.copy2(published.parent / PUBLISHED_SUMMARY_FILE, warehouse.parent / PUBLISHED_SUMMARY_FILE)
+    return warehouse
+
+
+def test_a_failing_dbt_model_fails_the_flow_and_the_failure_hook_writes_the_summary(
+    nights: list[Path], published: Path, tmp_path: Path
+) -> None:
+    warehouse = copy_of_published(published, tmp_path)
+    before = fingerprint(warehouse)
+    env = flow_env(tmp_path, LOYALTY_DBT_VARS='{"loyalty_fail_model": "customer_lifetime_value"}')
+    result = run_flow(nights[3], warehouse, as_of(3), env)
+    assert result.returncode == 2
+    # (Prefect's temporary server logs its stop after the CLI's last line)
+    assert any(line.startswith("error: dbt build failed") for line in result.stderr.splitlines()), result.stderr[-3000:]
+    assert "injected failure in model customer_lifetime_value" in result.stdout + result.stderr
+    summary = json.loads((warehouse.parent / SUMMARY_FILE).read_text())
+    assert (summary["status"], summary["failed_step"]) == ("failed", "dbt_build")
+    assert summary["error"].startswith("dbt build failed")
+    assert len(list((warehouse.parent / "runs").glob("*_failed.json"))) == 1
+    assert_untouched_then_recovers(warehouse, before, nights[3])
+
+
+def test_a_failed_expectation_stops_publication(nights: list[Path], published: Path, tmp_path: Path) -> None:
+    warehouse = copy_of_published(published, tmp_path)
+    before = fingerprint(warehouse)
+    settings = config.resolve(
+        raw_dir=str(nights[3]),
+        warehouse=str(warehouse),
+        as_of=as_of(3),
+        thresholds=Thresholds(min_night_volume=0, max_quarantine_rate=0),
+    )
+    with pytest.raises(ValidationFailed) as failed:
+        run_night(settings, quiet=True, docs=False, dbt_tests=False)
+    assert "checks.quarantine_rate" in str(failed.value) and "not published" in str(failed.value)
+    summary = json.loads((warehouse.parent / SUMMARY_FILE).read_text())
+    assert (summary["status"], summary["failed_step"]) == ("failed", "validate")
+    assert summary["validation"]["passed"] is False
+    assert_untouched_then_recovers(warehouse, before, nights[3])
+
+
+@pytest.mark.parametrize("step", ["dbt_build", "validate"])
+def test_a_night_killed_with_sigkill_leaves_the_last_good_warehouse(
+    nights: list[Path], published: Path, tmp_path: Path, step: str
+) -> None:
+    """kill -9 of the whole night (process group) while dbt builds, or while GX validates: the published file is
+    untouched, the leftovers (build copy, lock) do not stop the next night, which publishes."""
+    warehouse = copy_of_published(published, tmp_path)
+    before = fingerprint(warehouse)
+    marker = {"dbt_build": build_path(warehouse), "validate": warehouse.parent / "validation"}[step]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loyalty", "build", "--quiet", "--no-docs", "--raw-dir", str(nights[3]),
+         "--warehouse", str(warehouse), "--as-of", as_of(3)],
+        cwd=PROJECT_DIR,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}, "LOYALTY_MIN_NIGHT_VOLUME": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while not marker.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # well inside the step
+    assert process.poll() is None, "the night ended before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert fingerprint(warehouse) == before
+    assert_untouched_then_recovers(warehouse, before, nights[3])
