@@ -60,7 +60,8 @@ def compute(raw_dir: Path, as_of: date, timezone: str = "UTC", currency: str = "
     orders["net"] = orders["gross"] - orders["refunded"]
 
     # customer CLV table
-    by_customer = orders.sort_values(["customer_id", "ordered_at", "order_id"]).groupby("customer_id")
+    ordered = orders.sort_values(["customer_id", "ordered_at", "order_id"])
+    by_customer = ordered.groupby("customer_id")
     clv = by_customer.agg(
         first_order_date=("order_date", "min"),
         last_order_date=("order_date", "max"),
@@ -69,7 +70,9 @@ def compute(raw_dir: Path, as_of: date, timezone: str = "UTC", currency: str = "
         refunded_amount=("refunded", "sum"),
         net_revenue=("net", "sum"),
     )
-    clv["second_order_date"] = by_customer["order_date"].nth(1).groupby(level=0).first().reindex(clv.index)
+    # (GroupBy.nth keeps the rows' own index, not the customer: select the second row of each customer instead)
+    second = ordered[by_customer.cumcount() == 1].set_index("customer_id")["order_date"]
+    clv["second_order_date"] = second.reindex(clv.index)
     clv["average_order_value"] = (clv["gross_revenue"] / clv["valid_order_count"]).round(2)
     gaps = (clv["last_order_date"] - clv["first_order_date"]).dt.days
     clv["mean_days_between_orders"] = (gaps / (clv["valid_order_count"] - 1)).where(clv["valid_order_count"] > 1)

@@ -68,7 +68,7 @@ def log(message: str) -> None:
 
 
 class TreeMemory:
-    """Peak resident memory of a process and all its descendants, sampled every 50 ms."""
+    """Peak resident memory of a process and all its descendants, sampled every 100 ms."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.peak, self._stop = pid, 0, threading.Event()
@@ -83,7 +83,7 @@ class TreeMemory:
                 self.peak = max(self.peak, total)
             except psutil.Error:
                 pass
-            self._stop.wait(0.05)
+            self._stop.wait(0.1)
 
     def stop(self) -> int:
         self._stop.set()
@@ -233,7 +233,7 @@ group by o.customer_id
 def engine_floor(raw: Path, repeats: int) -> dict:
     code = (
         "import duckdb, sys; con = duckdb.connect(); "
-        f"print(con.execute({FLOOR_SQL.format(raw=raw)!r}).arrow().num_rows)"
+        f"print(con.execute({FLOOR_SQL.format(raw=raw)!r}).to_arrow_table().num_rows)"
     )
     return repeated("engine_floor (one DuckDB query)", repeats, lambda: measure([sys.executable, "-c", code]))
 
@@ -283,7 +283,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"Measured {results['date']} on {m['platform']}, {m['cpus']} CPUs, {m['memory_gib']} GiB, Python {m['python']},"
         f" DuckDB {m['versions']['duckdb']}, dbt-core {m['versions']['dbt-core']}; {results['customers']:,} customers"
         f" ({results['rows']['orders']:,} orders, {results['rows']['order_items']:,} order lines). Medians of"
-        f" {results['repeats']} runs; the machine is shared, so read ratios rather than seconds. Rerun with"
+        f" {results['repeats']} runs ({results['flow_repeats']} for the whole-flow steps); the machine is shared, so"
+        " read ratios rather than seconds. Rerun with"
         " `make bench` (results in `benchmarks/results/latest.json`).",
         "",
         "| step | median s | min s | max s | peak memory GiB |",
@@ -329,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--flow-repeats", type=int, help="repetitions of the two whole-flow steps (default: --repeats)")
     parser.add_argument("--curve", default="100000,300000", help="smaller scales of the cost curve (comma-separated)")
     parser.add_argument("--quick", action="store_true", help="20,000 customers, 2 repeats, curve 5,000 and 10,000")
     parser.add_argument("--skip", default="", help="steps to leave out, e.g. pandas,curve")
@@ -337,27 +339,45 @@ def main(argv: list[str] | None = None) -> int:
         args.customers, args.repeats, args.curve = 20_000, 2, "5000,10000"
     skip = set(filter(None, args.skip.split(",")))
     work = DATA_DIR / f"work-{args.customers}"
+    night0 = work / "flow" / "night0"
+    kept = DATA_DIR / f"night0-{args.customers}"  # the published day before depends only on the data: kept
+    if night0.is_dir() and not kept.exists():
+        shutil.move(night0, kept)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    if kept.is_dir():
+        night0.parent.mkdir(parents=True)
+        shutil.move(kept, night0)
 
     raw, nights = dataset(args.customers)
     manifest = json.loads((raw / "manifest.json").read_text())
     timings: dict[str, Any] = {}
+    curve: list[dict[str, Any]] = []
+    partial = RESULTS.with_name("partial.json")  # what is measured so far, should a later step fail
+
+    def save_partial() -> None:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps({"customers": args.customers, "timings": timings, "curve": curve}, indent=2))
+
     timings["full_build"] = full_build(nights[1], LAST_DAY, work, args.repeats)
-    if "flow" not in skip:
-        timings["full_flow"], timings["incremental_flow"] = flows(nights, work, args.repeats)
+    save_partial()
     timings["engine_floor"] = engine_floor(raw, args.repeats)
+    save_partial()
     if "pandas" not in skip:
         timings["pandas_baseline"] = pandas_baseline(raw, work, args.repeats, work / "dbt_only" / "loyalty.duckdb")
+        save_partial()
     if "predictive" not in skip:
         timings["predictive"] = predictive(raw, args.customers, args.repeats)
-
-    curve = []
+        save_partial()
+    if "flow" not in skip:
+        timings["full_flow"], timings["incremental_flow"] = flows(nights, work, args.flow_repeats or args.repeats)
+        save_partial()
     if "curve" not in skip:
         for customers in sorted(int(c) for c in args.curve.split(",") if c):
             small_raw, small_nights = dataset(customers)
             point = full_build(small_nights[1], LAST_DAY, DATA_DIR / f"work-{customers}", args.repeats)
             curve.append({"customers": customers, **point})
+            save_partial()
         curve.append({"customers": args.customers, **timings["full_build"]})
 
     def median(name: str) -> float | None:
@@ -390,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "customers": args.customers,
         "repeats": args.repeats,
+        "flow_repeats": args.flow_repeats or args.repeats,
         "seed": SEED,
         "rows": manifest["rows"],
         "timings": timings,
