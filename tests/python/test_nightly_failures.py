@@ -13,6 +13,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import PROJECT_DIR, query
 from nightly_support import as_of, fingerprint, flow_env, run_flow
@@ -102,7 +103,6 @@ def test_a_night_killed_with_sigkill_leaves_the_last_good_warehouse(
     untouched, the leftovers (build copy, lock) do not stop the next night, which publishes."""
     warehouse = copy_of_published(published, tmp_path)
     before = fingerprint(warehouse)
-    marker = {"dbt_build": build_path(warehouse), "validate": warehouse.parent / "validation"}[step]
     process = subprocess.Popen(
         [sys.executable, "-m", "loyalty", "build", "--quiet", "--no-docs", "--raw-dir", str(nights[3]),
          "--warehouse", str(warehouse), "--as-of", as_of(3)],
@@ -112,10 +112,21 @@ def test_a_night_killed_with_sigkill_leaves_the_last_good_warehouse(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
+
+    def inside(step: str) -> bool:
+        """dbt has created the build copy; the GX checkpoint's child process has started."""
+        if step == "dbt_build":
+            return build_path(warehouse).exists()
+        try:
+            children = psutil.Process(process.pid).children(recursive=True)
+            return any("loyalty.validation" in " ".join(child.cmdline()) for child in children)
+        except psutil.Error:
+            return False
+
     deadline = time.time() + 300
-    while not marker.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(2)  # well inside the step
+    while not inside(step) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)  # well inside the step (dbt takes many seconds on this data; GX's import alone several)
     assert process.poll() is None, "the night ended before it could be killed"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
