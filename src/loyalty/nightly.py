@@ -44,6 +44,7 @@ from loyalty.build import (
 from loyalty.config import PROJECT_DIR, Settings
 from loyalty.contract import INCREMENTAL_ENTITIES
 from loyalty.errors import LoyaltyError
+from loyalty.files import write_json_atomically
 from loyalty.landing import LANDED_FILE, MALFORMED_FILE, KnownBatch, Landing, check_landing
 from loyalty.validation import ValidationFailed, ValidationResult
 
@@ -319,13 +320,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(partial, path)
-
-
 def _changes(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
     if not before:
         return {}
@@ -415,11 +409,11 @@ def write_report(settings: Settings, report: NightReport) -> None:
     published night is also ``published_summary.json``, what the next night compares itself with."""
     base = settings.warehouse.parent
     payload = report.to_dict()
-    _write_json(base / SUMMARY_FILE, payload)
+    write_json_atomically(base / SUMMARY_FILE, payload)
     stamp = report.started_at.replace(":", "").replace("-", "")
-    _write_json(base / RUNS_FOLDER / f"{stamp}_{report.status}.json", payload)
+    write_json_atomically(base / RUNS_FOLDER / f"{stamp}_{report.status}.json", payload)
     if report.status == "published":
-        _write_json(base / PUBLISHED_SUMMARY_FILE, payload)
+        write_json_atomically(base / PUBLISHED_SUMMARY_FILE, payload)
 
 
 def published_report(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import json
 import math
-import os
 import resource
 import shutil
 import subprocess
@@ -32,6 +31,7 @@ import duckdb
 
 from loyalty.config import Thresholds
 from loyalty.errors import LoyaltyError
+from loyalty.files import write_json_atomically
 from loyalty.suites import SUITES_DIR, Suite, load_suites
 
 _PROCESS_STARTED = time.monotonic()  # the checkpoint's time includes importing GX (several seconds)
@@ -331,14 +331,6 @@ def _expectation_objects(suite: Suite, configurations: list[dict[str, Any]]) -> 
     return objects
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``path`` in one rename, so a reader (the nightly flow, a dashboard) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(partial, path)
-
-
 def checkpoint_request(
     database: Path,
     *,
@@ -525,7 +517,7 @@ def run_checkpoint(
         seconds=round(time.monotonic() - _PROCESS_STARTED, 1),
         peak_memory_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     )
-    _write_json(result.result_file, result.to_dict())
+    write_json_atomically(result.result_file, result.to_dict())
     return result
 
 
