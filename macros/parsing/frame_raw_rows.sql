@@ -135,10 +135,16 @@ where _copy_number = 1 and _quarantine_reason is null
 select
     * exclude (_raw{% if held_rows %}, _held_raw_row{% endif %}),
     case when _quarantine_reason is not null and _copy_number = 1
-        then {% if held_rows %}coalesce(_held_raw_row, cast(to_json(_raw) as varchar)){% else %}cast(to_json(_raw) as varchar){% endif %}
+        then {% if held_rows %}coalesce(_held_raw_row, {{ raw_row_json('_raw') }}){% else %}{{ raw_row_json('_raw') }}{% endif %}
     end as _raw_row,
     {{ built_as_of() }} as _built_as_of
 from {{ verdict }}
+{%- endmacro %}
+
+{#- A raw row as JSON text for the quarantine. Email columns are already hashed; any other string (value or column
+    name) holding an '@' is masked, because it may be an email in the wrong column, which nothing hashed. -#}
+{% macro raw_row_json(raw) -%}
+    regexp_replace(cast(to_json({{ raw }}) as varchar), '"(?:[^"\\]|\\.)*@(?:[^"\\]|\\.)*"', '"<masked: holds @>"', 'g')
 {%- endmacro %}
 
 {#- In an incremental base model's checks: the rows an earlier night held back for one of the reference `reasons`

@@ -30,7 +30,18 @@
     ({{ clean_text(raw_column) }} is not null and ({{ parsed_expression }}) is null)
 {%- endmacro %}
 
-{#- Emails are trimmed and lower-cased, then hashed (SHA-256); raw emails never leave the base models. -#}
+{#- Emails are trimmed and lower-cased, then hashed with a secret key: HMAC-SHA-256 (RFC 2104),
+    sha256(outer pad || sha256(inner pad || email)), as lower-case hex. The pads come from the key
+    (src/loyalty/email_hashing.py) as DuckDB variables that the dbt-duckdb plugin loyalty.email_key_plugin sets
+    on every connection, so the key is never in SQL text. Without them the build stops rather than store
+    unkeyed hashes. Raw emails never leave the base models. -#}
 {% macro hash_email(column) -%}
-    case when {{ clean_text(column) }} is not null then sha256(lower({{ clean_text(column) }})) end
+    case
+        when getvariable('loyalty_email_hash_inner_pad') is null or getvariable('loyalty_email_hash_outer_pad') is null
+            then error('the email hash key is not set on this connection (profiles.yml plugin loyalty.email_key_plugin)')
+        when {{ clean_text(column) }} is not null then sha256(
+            getvariable('loyalty_email_hash_outer_pad')
+            || unhex(sha256(getvariable('loyalty_email_hash_inner_pad') || encode(lower({{ clean_text(column) }}))))
+        )
+    end
 {%- endmacro %}

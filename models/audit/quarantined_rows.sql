@@ -1,11 +1,11 @@
 -- Every raw row that could not be trusted, with the entity, the batch (file) it came in, its key, the raw row as it
 -- arrived and why. Exact duplicate copies are not here: they are collapsed (raw_reconciliation.collapsed_duplicates).
--- CSV records that do not even split into fields come from the landing check (base_loyalty__malformed_records).
+-- CSV records that cannot even be read come from the landing check (base_loyalty__malformed_records).
 select
     entity,
     batch,
     'line ' || cast(line_number as varchar) as record_key,
-    'malformed_record' as reason_code,
+    reason as reason_code,
     cast(json_object('line_number', line_number, 'error', error, 'record_text', record_text) as varchar) as raw_row
 from {{ ref('base_loyalty__malformed_records') }}
 

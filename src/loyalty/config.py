@@ -13,6 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from loyalty import email_hashing
 from loyalty.errors import LoyaltyError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -52,6 +53,8 @@ class Settings:
     thresholds: Thresholds = field(default_factory=Thresholds)
     # more dbt vars (LOYALTY_DBT_VARS, a JSON object), e.g. the predictive models' {"clv_time_unit": "week"}
     extra_dbt_vars: dict[str, object] = field(default_factory=dict)
+    # the public id of the email hash key (loyalty.email_hashing): a new key means new hashes, so a full rebuild
+    email_key_id: str = ""
 
     def dbt_vars(self) -> dict[str, object]:
         return {
@@ -213,4 +216,5 @@ def resolve(
         memory_limit=_pick(memory_limit, "LOYALTY_MEMORY_LIMIT") or _default_memory_limit(),
         thresholds=thresholds if thresholds is not None else resolve_thresholds(),
         extra_dbt_vars=_extra_dbt_vars(),
+        email_key_id=email_hashing.key_id(email_hashing.load_key()),
     )

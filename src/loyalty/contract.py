@@ -80,7 +80,13 @@ ENGAGEMENT_EVENT_TYPES = ("site_visit", "review", "social_share", "referral")
 # Reason codes a raw row can be quarantined with (models/audit/quarantined_rows.sql). One reason per row: the
 # first that applies, in this order.
 REASON_CODES: dict[str, str] = {
-    "malformed_record": "a CSV record that does not split into the header's fields (too many, too few, broken quote)",
+    "invalid_encoding": "a CSV line that is not valid UTF-8 (e.g. a Latin-1 byte)",
+    "control_character": "a CSV line holding a carriage return (other than its CRLF end) or a NUL byte",
+    "unterminated_quote": "a CSV line whose quoted field is still open at its end (a runaway quote: the contract allows"
+    " no line break inside a field, so the lines after it are read as records of their own)",
+    "stray_quote": "a CSV line with a quote that neither opens nor closes a field (inside an unquoted field, or text"
+    " right after a closing quote)",
+    "malformed_record": "a CSV record that does not split into the header's fields (too many, too few)",
     "missing_key": "a key column is empty",
     "conflicting_duplicate_key": "the key appears on rows whose content differs: all versions in the batch that first"
     " brought the key are held back, and so is a later batch's version that is not a copy of an earlier one",

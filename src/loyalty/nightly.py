@@ -45,7 +45,7 @@ from loyalty.config import PROJECT_DIR, Settings
 from loyalty.contract import INCREMENTAL_ENTITIES
 from loyalty.errors import LoyaltyError
 from loyalty.files import write_json_atomically
-from loyalty.landing import LANDED_FILE, MALFORMED_FILE, KnownBatch, Landing, check_landing
+from loyalty.landing import KnownBatch, Landing, check_landing, discard_landing_files
 from loyalty.validation import ValidationFailed, ValidationResult
 
 # what a build depends on besides the raw data: a change here makes the next night a full rebuild
@@ -64,7 +64,8 @@ class LandingNotReady(LoyaltyError):
 def build_fingerprint(settings: Settings) -> str:
     """A hash of everything a build depends on besides the raw data and the as-of date: the dbt project (models,
     macros, seeds, dbt_project.yml), the predictive package, the reporting timezone and currency, extra dbt vars,
-    and the versions of DuckDB and dbt (row hashes must be computed the same way on every night)."""
+    the email hash key's id, and the versions of DuckDB and dbt (row hashes must be computed the same way on every
+    night)."""
     from dbt.version import __version__ as dbt_version
 
     digest = hashlib.sha256()
@@ -77,6 +78,7 @@ def build_fingerprint(settings: Settings) -> str:
             digest.update(path.relative_to(PROJECT_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(f"{settings.timezone}|{settings.currency}|duckdb {duckdb.__version__}|dbt {dbt_version}".encode())
     digest.update(json.dumps(settings.extra_dbt_vars, sort_keys=True, default=str).encode())
+    digest.update(f"email hash key {settings.email_key_id}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -144,11 +146,10 @@ def clean_up_after_a_dead_night(settings: Settings) -> None:
         target,
         target.with_name(target.name + ".wal"),
         target.with_name(target.name + ".copying"),
-        _landing_dir(settings) / MALFORMED_FILE,
-        _landing_dir(settings) / LANDED_FILE,
         _work_dir(settings) / "docs_index.html",
     ):
         stale.unlink(missing_ok=True)
+    discard_landing_files(_landing_dir(settings))
 
 
 def landing_not_ready(settings: Settings, settle_seconds: float) -> None:
@@ -239,19 +240,23 @@ def dbt_build(settings: Settings, plan: Plan, *, quiet: bool = False, dbt_tests:
     """``dbt build``: every model, seed, dbt data test and unit test (``dbt_tests=False`` builds the models only:
     for tests of other things, which would otherwise spend most of their time in dbt's own tests)."""
     selection = () if dbt_tests else ("--exclude", "test_type:unit", "test_type:data")
-    run_dbt(
-        settings,
-        plan.landing,
-        "build",
-        *selection,
-        quiet=quiet,
-        only_new=plan.incremental,
-        extra_vars={
-            "build_mode": plan.mode,
-            "build_fingerprint": plan.fingerprint,
-            **({"previous_as_of": plan.previous_as_of} if plan.incremental and plan.previous_as_of else {}),
-        },
-    )
+    try:
+        run_dbt(
+            settings,
+            plan.landing,
+            "build",
+            *selection,
+            quiet=quiet,
+            only_new=plan.incremental,
+            extra_vars={
+                "build_mode": plan.mode,
+                "build_fingerprint": plan.fingerprint,
+                **({"previous_as_of": plan.previous_as_of} if plan.incremental and plan.previous_as_of else {}),
+            },
+        )
+    finally:
+        # read by the build, now in the warehouse (or not needed): no copy of raw records stays beside it
+        discard_landing_files(_landing_dir(settings))
 
 
 def validate_copy(settings: Settings) -> ValidationResult:

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,10 @@ from loyalty import config
 from loyalty.build import BuildResult, build
 from loyalty.config import Thresholds
 
+# The email hash key file of the tests' builds (loyalty.email_hashing): a fresh one per test process, never the
+# developer's own. Set before anything resolves settings; inherited by every CLI and dbt process the tests start.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="loyalty-tests-config-")
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 FIXTURES = PROJECT_DIR / "tests" / "fixtures"
 BAD_ROWS_DIR = FIXTURES / "raw_bad_rows"
@@ -25,6 +30,21 @@ BAD_ROWS_DIR = FIXTURES / "raw_bad_rows"
 # beyond the night checks of the validation gate (quarantine rate, freshness, volume). Its builds run the gate with
 # those checks opened up; every key, relationship, range and reconciliation expectation still applies.
 FIXTURE_THRESHOLDS = Thresholds(max_quarantine_rate=1.0, freshness_days=10**9, min_night_volume=0.0, max_row_drop=1.0)
+# Lines the fixture's files cannot hold in the repository (dbt parses every file under tests/ as UTF-8 text): added
+# to each copy of the fixture that is built, at the end of loyalty_events.csv (lines 10 and 11).
+UNREADABLE_LINES = (
+    b"L7,C1,2024-02-05T10:00:00Z,tier_changed,,s\xe9lver\n"  # a Latin-1 byte: invalid_encoding
+    b"L8,C1,2024-02-05T11:00:00Z,points_earned,1\x002,\n"  # a NUL byte: control_character
+)
+
+
+def copy_bad_rows(target: Path) -> Path:
+    """A copy of the bad-rows fixture as it is built, with UNREADABLE_LINES."""
+    shutil.copytree(BAD_ROWS_DIR, target)
+    (target / "expected_quarantine.csv").unlink()
+    with (target / "loyalty_events.csv").open("ab") as handle:
+        handle.write(UNREADABLE_LINES)
+    return target
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -90,16 +110,14 @@ def bundled(bundled_warehouse: tuple[Path, subprocess.CompletedProcess]) -> Buil
 @pytest.fixture(scope="session")
 def bad_rows_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The hand-made fixture with one raw row per bad-input kind, built once."""
-    return build_warehouse(BAD_ROWS_DIR, tmp_path_factory.mktemp("bad_rows") / "loyalty.duckdb")
+    base = tmp_path_factory.mktemp("bad_rows")
+    return build_warehouse(copy_bad_rows(base / "raw"), base / "loyalty.duckdb")
 
 
 @pytest.fixture
 def raw_copy(tmp_path: Path) -> Path:
     """A writable copy of the bad-rows fixture to break in a test."""
-    target = tmp_path / "raw"
-    shutil.copytree(BAD_ROWS_DIR, target)
-    (target / "expected_quarantine.csv").unlink()
-    return target
+    return copy_bad_rows(tmp_path / "raw")
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ def test_sources_document_exactly_the_contract_columns() -> None:
     tables = {t["name"]: [c["name"] for c in t["columns"]] for t in sources["sources"][0]["tables"]}
     assert tables == {
         **{e.name: list(e.all_columns) for e in ENTITIES},
-        "malformed_records": ["entity", "batch", "line_number", "error", "record_text"],
+        "malformed_records": ["entity", "batch", "line_number", "reason", "error", "record_text"],
         "landed_files": ["entity", "batch", "size_bytes", "mtime_ns", "raw_rows", "malformed_records", "is_new"],
     }
 

@@ -21,29 +21,72 @@ def test_fixture_passes_the_landing_check_and_its_malformed_records_are_found(ra
         "customers": 1,
         "orders": 1,
         "engagement_events": 1,
+        "loyalty_events": 3,
     }
     assert sorted(landing.warnings) == [
-        "customers.csv: 1 malformed record(s) go to quarantine as malformed_record",
-        "engagement_events.csv: 1 malformed record(s) go to quarantine as malformed_record",
-        "orders.csv: 1 malformed record(s) go to quarantine as malformed_record",
+        "customers.csv: 1 record(s) cannot be read and go to quarantine (malformed_record 1)",
+        "engagement_events.csv: 1 record(s) cannot be read and go to quarantine (malformed_record 1)",
+        "loyalty_events.csv: 3 record(s) cannot be read and go to quarantine (control_character 1,"
+        " invalid_encoding 1, stray_quote 1)",
+        "orders.csv: 1 record(s) cannot be read and go to quarantine (unterminated_quote 1)",
     ]
     assert landing.malformed_path is None  # written only when a work folder is given
+    # the clean copies DuckDB would read were temporary: nothing refers to them
+    assert all(b.read_path is None for _, b in landing.batches)
 
 
-def test_malformed_records_are_written_for_dbt_with_emails_masked(raw_copy: Path, tmp_path: Path) -> None:
+def test_unreadable_records_are_written_for_dbt_without_any_email(raw_copy: Path, tmp_path: Path) -> None:
     landing = check_landing(raw_copy, work_dir=tmp_path)
     rows = duckdb.connect().execute(f"select * from read_parquet('{landing.malformed_path}')").fetchall()
     assert rows == [
-        ("customers", "customers.csv", 11, "MISSING COLUMNS", "C8,2024-01-01T00:00:00Z,<email removed>,US"),
+        # the line holds an '@' (an email the landing check cannot hash): its text is not kept
+        ("customers", "customers.csv", 11, "malformed_record", "MISSING COLUMNS", None),
         (
             "engagement_events",
             "engagement_events.csv",
             8,
+            "malformed_record",
             "TOO MANY COLUMNS",
             "E6,C1,2024-02-03T09:00:00Z,site_visit,EXTRA",
         ),
-        ("orders", "orders.csv", 18, "UNQUOTED VALUE", 'O14,"C1,2024-03-09T12:00:00Z,completed,USD\n'),
+        (
+            "loyalty_events",
+            "loyalty_events.csv",
+            8,
+            "stray_quote",
+            "STRAY QUOTE",
+            'L9,C1,2024-02-05T12:00:00Z,"points_earned"x,5,',
+        ),
+        (
+            "loyalty_events",
+            "loyalty_events.csv",
+            10,
+            "invalid_encoding",
+            "INVALID ENCODING",
+            "L7,C1,2024-02-05T10:00:00Z,tier_changed,,s\\xe9lver",
+        ),
+        (
+            "loyalty_events",
+            "loyalty_events.csv",
+            11,
+            "control_character",
+            "CONTROL CHARACTER",
+            "L8,C1,2024-02-05T11:00:00Z,points_earned,1\x002,",
+        ),
+        (
+            "orders",
+            "orders.csv",
+            18,
+            "unterminated_quote",
+            "UNTERMINATED QUOTE",
+            'O14,"C1,2024-03-09T12:00:00Z,completed,USD',
+        ),
     ]
+    # DuckDB reads a clean copy of the files with lines set aside: each such line empty, the rest unchanged
+    (clean,) = [b for _, b in landing.batches if b.name == "loyalty_events.csv"]
+    assert clean.read_path == tmp_path / "clean" / "loyalty_events.csv"
+    original = (raw_copy / "loyalty_events.csv").read_bytes().split(b"\n")
+    assert clean.read_path.read_bytes().split(b"\n") == original[:7] + [b"", original[8], b"", b""] + original[11:]
 
 
 def test_a_header_is_required(raw_copy: Path) -> None:

@@ -1,0 +1,208 @@
+"""The physical records of a raw CSV file, counted by a simple scan of its bytes, independently of DuckDB's parser.
+
+Why a scan of our own: a parser that meets a broken line can lose records without saying so. An unterminated quote
+makes DuckDB's reader swallow every line after it into one rejected record; an invalid UTF-8 byte far into a file,
+or a quote right after a closing quote, can make it drop the following rows; a carriage return inside a line, or a
+file mixing CRLF and LF line ends, makes it refuse the whole file. Counted by that same parser, such losses balance
+(``raw = staged + quarantined``) and pass every check.
+
+The contract (README, "Raw-data contract"): **a record is one line**. Fields may be quoted (``"a, b"``, with ``""``
+for a quote inside), a quoted field may not hold a line break, and a quote may only open or close a field. So every
+non-empty line after the header is one record, which is what this scan counts. A line that breaks the contract is
+set aside here with its reason and never reaches DuckDB:
+
+- ``invalid_encoding``: the line is not valid UTF-8;
+- ``control_character``: a carriage return inside the line (not as its CRLF end) or a NUL byte;
+- ``unterminated_quote``: a quoted field is still open at the end of the line (a runaway quote: a parser would
+  swallow the lines after it);
+- ``stray_quote``: a quote inside an unquoted field, or text right after a closing quote.
+
+When a file has such lines (or mixes CRLF and LF line ends), DuckDB reads a **clean copy** instead: the same lines,
+each set-aside line replaced by an empty line (so line numbers stay those of the file), every line end an LF.
+Every line DuckDB then sees is one record to it (measured by a differential fuzz against DuckDB 2.0's reader), so
+``records = rows read + records rejected by the reader + lines set aside here``; the landing check refuses the file
+with one line if that ever fails to hold.
+
+Cost: one pass over the bytes with numpy (newlines, quotes, carriage returns and NUL bytes found vectorised, UTF-8
+checked by Python's decoder); only lines holding a quote or a control character are looked at one by one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+CHUNK_BYTES = 16 * 2**20
+BOM = b"\xef\xbb\xbf"
+
+# one field: quoted (a "" inside is a quote), or unquoted without any quote; a line is fields joined by commas
+_FIELD = rb'(?:"(?:[^"]|"")*"|[^",]*)'
+_WELL_QUOTED = re.compile(rb"%s(?:,%s)*" % (_FIELD, _FIELD))
+
+LINE_REASONS: dict[str, str] = {
+    "invalid_encoding": "the line is not valid UTF-8 (e.g. a Latin-1 byte)",
+    "control_character": "a carriage return inside the line (not as its CRLF end) or a NUL byte",
+    "unterminated_quote": "a quoted field is still open at the end of its line (a runaway quote; the contract allows"
+    " no line break inside a field)",
+    "stray_quote": "a quote that neither opens nor closes a field (inside an unquoted field, or text right after a"
+    " closing quote)",
+}
+
+
+@dataclass(frozen=True)
+class BadLine:
+    line_number: int  # 1 is the header
+    reason: str  # a key of LINE_REASONS
+    text: str  # the line as text (undecodable bytes escaped), CR/LF end removed
+
+
+@dataclass
+class CsvScan:
+    """What the scan found in one file."""
+
+    header: bytes = b""  # the first line, BOM and line end removed
+    records: int = 0  # non-empty lines after the header: the file's records
+    bad_lines: list[BadLine] = field(default_factory=list)
+    crlf_lines: int = 0  # lines (header included) ending in CRLF
+    lf_lines: int = 0  # lines (header included) ending in a bare LF, or the last line without an end
+
+    @property
+    def mixed_line_ends(self) -> bool:
+        return self.crlf_lines > 0 and self.lf_lines > 0
+
+    @property
+    def needs_clean_copy(self) -> bool:
+        return bool(self.bad_lines) or self.mixed_line_ends
+
+
+def quote_reason(line: bytes) -> str | None:
+    """None when the line's quotes follow the contract; else why not."""
+    if _WELL_QUOTED.fullmatch(line):
+        return None
+    in_quotes = False
+    at_field_start = True
+    i, n = 0, len(line)
+    while i < n:
+        c = line[i]
+        if in_quotes:
+            if c == 0x22:
+                if i + 1 < n and line[i + 1] == 0x22:
+                    i += 1  # an escaped quote
+                else:
+                    in_quotes = False
+                    if i + 1 < n and line[i + 1] != 0x2C:
+                        return "stray_quote"  # text after a closing quote
+        elif c == 0x2C:
+            at_field_start = True
+            i += 1
+            continue
+        elif c == 0x22:
+            if not at_field_start:
+                return "stray_quote"
+            in_quotes = True
+        at_field_start = False
+        i += 1
+    return "unterminated_quote" if in_quotes else "stray_quote"
+
+
+def _lines(path: Path) -> Iterator[tuple[bytes, np.ndarray]]:
+    """The file in chunks that end at a line end (the last may not): (chunk, positions of its LFs)."""
+    with path.open("rb") as handle:
+        tail = b""
+        while True:
+            block = handle.read(CHUNK_BYTES)
+            if not block:
+                if tail:
+                    yield tail, np.flatnonzero(np.frombuffer(tail, np.uint8) == 0x0A)
+                return
+            data = tail + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                tail = data
+                continue
+            chunk, tail = data[:cut], data[cut:]
+            yield chunk, np.flatnonzero(np.frombuffer(chunk, np.uint8) == 0x0A)
+
+
+_undecodable: list[int] = []
+
+
+def _note_undecodable(exc: UnicodeDecodeError) -> tuple[str, int]:
+    _undecodable.append(exc.start)
+    return "", exc.end
+
+
+codecs.register_error("loyalty.csv_records", _note_undecodable)
+
+
+def _invalid_utf8_lines(chunk: bytes, starts: np.ndarray) -> set[int]:
+    """Indexes (into ``starts``) of the lines of ``chunk`` that are not valid UTF-8: one pass of the decoder, which
+    notes where each undecodable byte sequence starts."""
+    _undecodable.clear()
+    chunk.decode("utf-8", errors="loyalty.csv_records")
+    if not _undecodable:
+        return set()
+    positions = np.asarray(_undecodable)
+    _undecodable.clear()
+    return set((np.searchsorted(starts, positions, side="right") - 1).tolist())
+
+
+def scan_csv(path: Path) -> CsvScan:
+    """Count the records of ``path`` and find the lines that break the contract (see the module docstring)."""
+    scan = CsvScan()
+    line_number = 0  # of the last line of the previous chunk
+    for chunk, newlines in _lines(path):
+        arr = np.frombuffer(chunk, np.uint8)
+        ends = newlines if len(newlines) and newlines[-1] == len(chunk) - 1 else np.append(newlines, len(chunk))
+        starts = np.concatenate(([0], newlines + 1))[: len(ends)]
+        lengths = ends - starts  # without the LF
+        has_cr = (lengths > 0) & (arr[np.maximum(ends - 1, 0)] == 0x0D)
+        terminated = ends < len(chunk)
+        scan.crlf_lines += int(np.count_nonzero(has_cr & terminated))
+        scan.lf_lines += int(np.count_nonzero(~has_cr & terminated)) + int(not terminated[-1] and lengths[-1] > 0)
+        content = lengths - has_cr  # without the CRLF or LF end
+        stray_cr = arr == 0x0D
+        stray_cr[:-1] &= arr[1:] != 0x0A  # a CR right before an LF is a CRLF line end
+        stray_cr[-1] = False  # a CR ending the last line (no LF after it)
+        special = np.flatnonzero((arr == 0x22) | stray_cr | (arr == 0x00))
+        candidates = set(np.unique(np.searchsorted(ends, special, side="left")).tolist())
+        invalid = _invalid_utf8_lines(chunk, starts)
+        first = 0
+        if line_number == 0:  # the header
+            header = chunk[starts[0] : starts[0] + content[0]]
+            scan.header = header[len(BOM) :] if header.startswith(BOM) else header
+            first = 1
+        scan.records += int(np.count_nonzero(content[first:] > 0))
+        for index in sorted(candidates | invalid):
+            if index < first or content[index] == 0:
+                continue
+            start = int(starts[index])
+            line = chunk[start : start + int(content[index])]
+            if index in invalid:
+                reason = "invalid_encoding"
+            elif b"\r" in line or b"\0" in line:
+                reason = "control_character"
+            else:
+                reason = quote_reason(line)
+            if reason:
+                text = line.decode("utf-8", errors="backslashreplace")
+                scan.bad_lines.append(BadLine(line_number + index + 1, reason, text))
+        line_number += len(ends)
+    return scan
+
+
+def write_clean_copy(path: Path, scan: CsvScan, target: Path) -> None:
+    """``path`` with every bad line replaced by an empty line and every line end an LF (see the module
+    docstring); DuckDB reads this instead of the file."""
+    bad = {b.line_number for b in scan.bad_lines}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("rb") as source, target.open("wb") as out:
+        for number, line in enumerate(source, start=1):
+            body = line[:-1] if line.endswith(b"\n") else line
+            body = body[:-1] if body.endswith(b"\r") else body
+            out.write(b"\n" if number in bad else body + b"\n")
