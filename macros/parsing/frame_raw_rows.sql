@@ -16,22 +16,34 @@
     Only keys that occur more than once need a window (few rows); every other row is decided by one aggregate over
     the keys. In an incremental run the earlier rows of the new rows' keys are read from {{ this }} as context.
     email_columns are replaced by their hash (see hash_email) before anything else, so a clear email never reaches
-    the warehouse, not even in quarantined_rows.raw_row.
+    the warehouse, not even in quarantined_rows.raw_row. In an entity with email columns, any other value that
+    looks like an email address (an email in the wrong column, which nothing would hash) is masked as well, and
+    the row flagged (_holds_email_outside: quarantined as email_outside_email_column).
 -#}
 {% macro frame_raw_rows(relation, key_columns, email_columns=[]) -%}
 select * exclude (_is_context)
 from (
     with landed as (
-        select *{% if email_columns %} replace (
-            {%- for column in email_columns %}{{ hash_email(column) }} as {{ column }}{% if not loop.last %}, {% endif %}{% endfor -%}
-        ){% endif %}
+        {%- if email_columns %}
+        {%- set others = 'columns(* exclude (_batch, ' ~ (email_columns | join(', ')) ~ '))' %}
+        select
+            _batch,
+            {%- for column in email_columns %}
+            {{ hash_email(column) }} as {{ column }},
+            {%- endfor %}
+            case when {{ looks_like_email(others) }} then '<masked: an email address>' else {{ others }} end,
+            {{ looks_like_email("concat_ws(' ', *" ~ others ~ ")") }} as _holds_email_outside
         from {{ relation }}
+        {%- else %}
+        select *, false as _holds_email_outside
+        from {{ relation }}
+        {%- endif %}
     ),
 
     keyed as (
         select
             landed.*,
-            struct_pack(*columns(* exclude (_batch))) as _raw,
+            struct_pack(*columns(* exclude (_batch, _holds_email_outside))) as _raw,
             ({% for key in key_columns %}{{ clean_text(key) }} is null{% if not loop.last %} or {% endif %}{% endfor %})
                 as _is_key_missing,
             concat_ws('|', {% for key in key_columns %}coalesce({{ clean_text(key) }}, ''){% if not loop.last %}, {% endif %}{% endfor %})
@@ -96,8 +108,15 @@ from (
 where not _is_context
 {%- endmacro %}
 
+{#- Text that looks like an email address: something@domain.tld with no space around the @ (a quoted local part
+    such as "a, b"@x.org included). contains() first: the regular expression runs only on text holding an @. -#}
+{% macro looks_like_email(text) -%}
+    coalesce(contains({{ text }}, '@') and regexp_matches({{ text }}, '[^\s@]@[^\s@]+\.[^\s@]'), false)
+{%- endmacro %}
+
 {#- The framing columns a base model carries from frame_raw_rows into its checks. -#}
 {% macro framing_columns() -%}
+    _holds_email_outside,
     _is_key_missing,
     _is_key_conflict,
     {{ raw_row_columns() }}
@@ -113,8 +132,10 @@ where not _is_context
     {{ prefix }}_raw
 {%- endmacro %}
 
-{#- The first two reasons of every base model: the key is missing, or its versions conflict. -#}
+{#- The first reasons of every base model: an email outside the email column (its values are masked, key
+    included), the key is missing, or its versions conflict. -#}
 {% macro key_reasons(relation) -%}
+        when {{ relation }}._holds_email_outside then 'email_outside_email_column'
         when {{ relation }}._is_key_missing then 'missing_key'
         when {{ relation }}._is_key_conflict then 'conflicting_duplicate_key'
 {%- endmacro %}

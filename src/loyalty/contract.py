@@ -87,6 +87,8 @@ REASON_CODES: dict[str, str] = {
     "stray_quote": "a CSV line with a quote that neither opens nor closes a field (inside an unquoted field, or text"
     " right after a closing quote)",
     "malformed_record": "a CSV record that does not split into the header's fields (too many, too few)",
+    "email_outside_email_column": "a row of an entity with an email column holds something that looks like an email"
+    " address in another column, which nothing would hash: its values are masked, its key included",
     "missing_key": "a key column is empty",
     "conflicting_duplicate_key": "the key appears on rows whose content differs: all versions in the batch that first"
     " brought the key are held back, and so is a later batch's version that is not a copy of an earlier one",
