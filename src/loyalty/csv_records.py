@@ -23,8 +23,9 @@ Every line DuckDB then sees is one record to it (measured by a differential fuzz
 ``records = rows read + records rejected by the reader + lines set aside here``; the landing check refuses the file
 with one line if that ever fails to hold.
 
-Cost: one pass over the bytes with numpy (newlines, quotes, carriage returns and NUL bytes found vectorised, UTF-8
-checked by Python's decoder); only lines holding a quote or a control character are looked at one by one.
+Cost: one pass over the bytes with numpy (newlines, carriage returns and NUL bytes found vectorised, UTF-8 checked
+by Python's decoder) and, in a chunk holding quotes, one regular-expression substitution that removes every
+well-quoted line (about 1.4 s per million quoted lines); only the lines left over are looked at one by one.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ CHUNK_BYTES = 16 * 2**20
 BOM = b"\xef\xbb\xbf"
 
 # one field: quoted (a "" inside is a quote), or unquoted without any quote; a line is fields joined by commas
-_FIELD = rb'(?:"(?:[^"]|"")*"|[^",]*)'
+_FIELD = rb'(?:"[^"\n]*(?:""[^"\n]*)*"|[^",\n]*)'
 _WELL_QUOTED = re.compile(rb"%s(?:,%s)*" % (_FIELD, _FIELD))
+# every well-quoted line of a chunk (its CRLF end allowed): removing them leaves the others in place, line by line
+_WELL_QUOTED_LINES = re.compile(rb"(?m)^%s(?:,%s)*\r?$" % (_FIELD, _FIELD))
 
 LINE_REASONS: dict[str, str] = {
     "invalid_encoding": "the line is not valid UTF-8 (e.g. a Latin-1 byte)",
@@ -169,8 +172,12 @@ def scan_csv(path: Path) -> CsvScan:
         stray_cr = arr == 0x0D
         stray_cr[:-1] &= arr[1:] != 0x0A  # a CR right before an LF is a CRLF line end
         stray_cr[-1] = False  # a CR ending the last line (no LF after it)
-        special = np.flatnonzero((arr == 0x22) | stray_cr | (arr == 0x00))
+        special = np.flatnonzero(stray_cr | (arr == 0x00))
         candidates = set(np.unique(np.searchsorted(ends, special, side="left")).tolist())
+        if 0x22 in chunk:  # the lines whose quotes break the contract: what is left of them once the others are gone
+            rest = np.frombuffer(_WELL_QUOTED_LINES.sub(b"", chunk), np.uint8)
+            left = np.flatnonzero(rest != 0x0A)
+            candidates |= set(np.unique(np.searchsorted(np.flatnonzero(rest == 0x0A), left, side="left")).tolist())
         invalid = _invalid_utf8_lines(chunk, starts)
         first = 0
         if line_number == 0:  # the header

@@ -89,11 +89,6 @@ class Batch:
     read_path: Path | None = None  # a clean copy DuckDB reads instead of the file (csv_records.write_clean_copy)
 
     @property
-    def records(self) -> int:
-        """Records in the file, as the line scan counted them (= rows + malformed_records, checked)."""
-        return self.rows + self.malformed_records
-
-    @property
     def fingerprint(self) -> tuple[int, int]:
         return self.size, self.mtime_ns
 
@@ -261,10 +256,11 @@ _PLAIN_NAME = re.compile(r"[a-z][a-z0-9_]*")
 def sql_column_names(entity: Entity, names: tuple[str, ...]) -> tuple[str, ...]:
     """SQL names for a file's columns, in file order: a contract column (matched case-insensitively) is named as in
     the contract; any other column keeps its name when that is a plain lower-case SQL name that is not a DuckDB
-    keyword, and is otherwise ``extra_<letters and digits of the name>`` (numbered when two would clash). Header
-    text therefore never reaches SQL or a template: ``a"b`` becomes ``extra_a_b``."""
+    keyword (nor ``filename``, the readers' column), and is otherwise ``extra_<letters and digits of the name>``
+    (numbered when two would clash). Header text therefore never reaches SQL or a template: ``a"b`` becomes
+    ``extra_a_b``."""
     contract = {c.lower(): c for c in entity.all_columns}
-    taken = set(contract)
+    taken = set(contract) | {"filename"}  # the readers' own column of file names
     result = []
     for name in names:
         lowered = name.lower()

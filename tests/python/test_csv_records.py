@@ -107,3 +107,15 @@ def test_every_line_the_scan_lets_through_is_one_record_to_duckdb(tmp_path: Path
         checked += 1
         set_aside += len(scan.bad_lines)
     assert checked == 600 and 50 < set_aside < 550  # both kinds of line were tried
+
+
+def test_column_names_from_a_file_become_plain_sql_names() -> None:
+    from loyalty.contract import BY_NAME
+    from loyalty.landing import sql_column_names
+
+    names = ("Order_ID", "customer_id", "ordered_at", "status", "currency", 'a"b', "{{ x }}", "select", "filename",
+             "_batch", "note", "Note2", "a b")  # fmt: skip
+    assert sql_column_names(BY_NAME["orders"], names) == (
+        "order_id", "customer_id", "ordered_at", "status", "currency", "extra_a_b", "extra_x", "extra_select",
+        "extra_filename", "extra_batch", "note", "extra_note2", "extra_a_b_2",
+    )  # fmt: skip
