@@ -12,10 +12,23 @@
 {%- endmacro %}
 
 {#- Joins, as `alias`, the exchange rate of `currency` in force on `on_date` (seed exchange_rates, through
-    stg_reference__exchange_rates). Used twice per conversion: the amount's currency and the reporting currency. -#}
+    stg_reference__exchange_rates). Used twice per conversion: the amount's currency and the reporting currency,
+    then combined by exchange_rate_into_reporting. -#}
 {% macro join_exchange_rate(alias, currency, on_date) -%}
 left join {{ ref('stg_reference__exchange_rates') }} as {{ alias }}
     on {{ alias }}.currency_code = {{ currency }}
     and {{ on_date }} >= {{ alias }}.valid_from
     and {{ on_date }} < {{ alias }}.valid_to
+{%- endmacro %}
+
+{#- The exchange rate of an amount in `currency` on a date into the reporting currency, from the two rates joined
+    by join_exchange_rate as `amount_rate` and `reporting_rate`: units_per_usd(reporting) / units_per_usd(currency).
+    An amount already in the reporting currency needs no rate: 1 on any date, also before the seed's first rate.
+    Null when a rate is missing on that date; the base models quarantine such amounts as no_exchange_rate_on_date
+    with this same macro, so a staged amount always has a rate. -#}
+{% macro exchange_rate_into_reporting(currency, amount_rate, reporting_rate) -%}
+    case
+        when {{ currency }} = '{{ var("reporting_currency") }}' then cast(1 as double)
+        else {{ reporting_rate }}.units_per_usd / {{ amount_rate }}.units_per_usd
+    end
 {%- endmacro %}

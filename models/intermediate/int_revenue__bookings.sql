@@ -2,7 +2,8 @@
 -- gross revenue on its order date, and each counted refund (refunded on or before the as-of date) on its own
 -- refund date, as a negative net amount. A month that has closed therefore never changes when a refund arrives
 -- later: the refund lands in the month it happened. (Lifetime figures subtract refunds from their order instead:
--- fct_orders.net_revenue.) A refund dated before its order (bad source data) is booked on the order date.
+-- fct_orders.net_revenue.) A refund is never dated before its order: staging holds such a refund back
+-- (refund_before_order).
 -- Incremental by customer: a night rebuilds the bookings of the customers whose orders fct_orders rebuilt tonight
 -- (a changed refund total or a refund crossing the as-of date makes fct_orders rebuild its customer).
 {{ config(
@@ -42,8 +43,8 @@ select
     'refund' as booking_type,
     refunds.order_id,
     orders.customer_id,
-    greatest(refunds.refund_date, orders.order_date) as booking_date,
-    cast(date_trunc('month', greatest(refunds.refund_date, orders.order_date)) as date) as booking_month,
+    refunds.refund_date as booking_date,
+    refunds.refund_month as booking_month,
     {{ as_money(0) }} as gross_revenue,
     refunds.amount as refunded_amount,
     - refunds.amount as net_revenue

@@ -78,7 +78,7 @@ LOYALTY_TIERS = ("bronze", "silver", "gold")
 ENGAGEMENT_EVENT_TYPES = ("site_visit", "review", "social_share", "referral")
 
 # Reason codes a raw row can be quarantined with (models/audit/quarantined_rows.sql). One reason per row: the
-# first that applies, in this order.
+# first that applies, in this order (each base model checks the codes that concern its entity in this order).
 REASON_CODES: dict[str, str] = {
     "invalid_encoding": "a CSV line that is not valid UTF-8 (e.g. a Latin-1 byte)",
     "control_character": "a CSV line holding a carriage return (other than its CRLF end) or a NUL byte",
@@ -93,16 +93,24 @@ REASON_CODES: dict[str, str] = {
     "conflicting_duplicate_key": "the key appears on rows whose content differs: all versions in the batch that first"
     " brought the key are held back, and so is a later batch's version that is not a copy of an earlier one",
     "missing_value": "a required non-key column is empty",
-    "unparseable_timestamp": "a timestamp is not ISO-8601",
+    "unparseable_timestamp": "a timestamp is not ISO-8601, or its UTC offset is not one from -14:00 to +14:00",
+    "timestamp_out_of_range": "a timestamp (or spend month) outside the plausible window, 1900-01-01 up to but"
+    " excluding 2200-01-01 UTC (macro timestamp_window)",
     "unparseable_number": "a number (or an integer column) does not parse",
+    "amount_out_of_range": "a quantity, money value, line subtotal or points value beyond its bound (macro"
+    " raw_value_bound: 10^6 units, 10^9 in the amount's currency, 10^9 points), or too large to store",
     "invalid_value": "a categorical column holds a value outside its allowed set",
-    "unknown_currency": "the currency has no rate in the exchange-rate seed",
+    "score_out_of_range": "a survey score is not an integer from 0 to 10",
     "negative_quantity": "a quantity is below zero",
     "negative_amount": "a price, discount, refund, spend or points amount is below zero",
     "discount_exceeds_line": "a line's discount is larger than quantity * unit price",
-    "score_out_of_range": "a survey score is not an integer from 0 to 10",
+    "unknown_currency": "the currency has no rate in the exchange-rate seed",
+    "no_exchange_rate_on_date": "an amount in another currency than the reporting one is dated before the first rate"
+    " of its currency or of the reporting currency (orders, marketing spend, a survey's reported spend)",
     "unknown_customer": "the customer_id is not among the staged customers",
     "unknown_order": "the order_id is not among the staged orders",
     "unknown_product": "the product_id is not among the staged products",
+    "refund_of_cancelled_order": "the refunded order was cancelled: nothing was paid that could be refunded",
+    "refund_before_order": "the refund is dated before its order",
     "refund_exceeds_order": "the order's refunds up to and including this one exceed the order's gross revenue",
 }

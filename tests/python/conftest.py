@@ -31,10 +31,10 @@ BAD_ROWS_DIR = FIXTURES / "raw_bad_rows"
 # those checks opened up; every key, relationship, range and reconciliation expectation still applies.
 FIXTURE_THRESHOLDS = Thresholds(max_quarantine_rate=1.0, freshness_days=10**9, min_night_volume=0.0, max_row_drop=1.0)
 # Lines the fixture's files cannot hold in the repository (dbt parses every file under tests/ as UTF-8 text): added
-# to each copy of the fixture that is built, at the end of loyalty_events.csv (lines 10 and 11).
+# to each copy of the fixture that is built, at the end of loyalty_events.csv (lines 11 and 12).
 UNREADABLE_LINES = (
-    b"L7,C1,2024-02-05T10:00:00Z,tier_changed,,s\xe9lver\n"  # a Latin-1 byte: invalid_encoding
-    b"L8,C1,2024-02-05T11:00:00Z,points_earned,1\x002,\n"  # a NUL byte: control_character
+    b"L11,C1,2024-02-05T10:00:00Z,tier_changed,,s\xe9lver\n"  # a Latin-1 byte: invalid_encoding
+    b"L12,C1,2024-02-05T11:00:00Z,points_earned,1\x002,\n"  # a NUL byte: control_character
 )
 
 

@@ -52,7 +52,7 @@ def test_unreadable_records_are_written_for_dbt_without_any_email(raw_copy: Path
         (
             "loyalty_events",
             "loyalty_events.csv",
-            8,
+            9,
             "stray_quote",
             "STRAY QUOTE",
             'L9,C1,2024-02-05T12:00:00Z,"points_earned"x,5,',
@@ -60,18 +60,18 @@ def test_unreadable_records_are_written_for_dbt_without_any_email(raw_copy: Path
         (
             "loyalty_events",
             "loyalty_events.csv",
-            10,
+            11,
             "invalid_encoding",
             "INVALID ENCODING",
-            "L7,C1,2024-02-05T10:00:00Z,tier_changed,,s\\xe9lver",
+            "L11,C1,2024-02-05T10:00:00Z,tier_changed,,s\\xe9lver",
         ),
         (
             "loyalty_events",
             "loyalty_events.csv",
-            11,
+            12,
             "control_character",
             "CONTROL CHARACTER",
-            "L8,C1,2024-02-05T11:00:00Z,points_earned,1\x002,",
+            "L12,C1,2024-02-05T11:00:00Z,points_earned,1\x002,",
         ),
         (
             "orders",
@@ -86,7 +86,7 @@ def test_unreadable_records_are_written_for_dbt_without_any_email(raw_copy: Path
     (clean,) = [b for _, b in landing.batches if b.name == "loyalty_events.csv"]
     assert clean.read_path == tmp_path / "clean" / "loyalty_events.csv"
     original = (raw_copy / "loyalty_events.csv").read_bytes().split(b"\n")
-    assert clean.read_path.read_bytes().split(b"\n") == original[:7] + [b"", original[8], b"", b""] + original[11:]
+    assert clean.read_path.read_bytes().split(b"\n") == original[:8] + [b"", original[9], b"", b""] + original[12:]
 
 
 def test_a_header_is_required(raw_copy: Path) -> None:

@@ -31,15 +31,15 @@ def test_raw_rows_equal_staged_plus_quarantined_plus_collapsed(bad_rows_warehous
     )
     assert {r[0]: r[1:] for r in rows} == {
         # entity: (raw, staged, quarantined, collapsed), counted by hand from the fixture files
-        "customers": (11, 3, 7, 1),
-        "engagement_events": (7, 2, 4, 1),
-        "loyalty_events": (10, 3, 7, 0),
-        "marketing_spend": (5, 2, 3, 0),
-        "order_items": (16, 7, 8, 1),
+        "customers": (12, 3, 8, 1),
+        "engagement_events": (9, 2, 6, 1),
+        "loyalty_events": (11, 3, 8, 0),
+        "marketing_spend": (6, 2, 4, 0),
+        "order_items": (17, 7, 9, 1),
         "orders": (17, 6, 10, 1),
-        "products": (5, 2, 3, 0),
-        "refunds": (7, 2, 5, 0),
-        "survey_responses": (12, 2, 10, 0),
+        "products": (6, 2, 4, 0),
+        "refunds": (10, 2, 8, 0),
+        "survey_responses": (13, 2, 11, 0),
     }
     for entity, raw, staged, quarantined, collapsed in rows:
         assert raw == staged + quarantined + collapsed, entity

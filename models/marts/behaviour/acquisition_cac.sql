@@ -7,8 +7,8 @@ with spend as (
     select
         spend.acquisition_channel,
         spend.spend_month as acquisition_month,
-        sum({{ to_reporting_currency('spend.amount', 'reporting_rate.units_per_usd / spend_rate.units_per_usd') }})
-            as marketing_spend
+        sum({{ to_reporting_currency('spend.amount',
+            exchange_rate_into_reporting('spend.currency_code', 'spend_rate', 'reporting_rate')) }}) as marketing_spend
     from {{ ref('stg_loyalty__marketing_spend') }} as spend
     {{ join_exchange_rate('spend_rate', 'spend.currency_code', 'spend.spend_month') }}
     {{ join_exchange_rate('reporting_rate', "'" ~ var('reporting_currency') ~ "'", 'spend.spend_month') }}

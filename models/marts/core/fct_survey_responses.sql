@@ -1,5 +1,6 @@
 -- One row per survey response with its NPS category and Customer Loyalty Index (metrics spec, survey metrics).
--- category_monthly_spend is converted into the reporting currency at the rate in force on the response date.
+-- category_monthly_spend is converted into the reporting currency at the rate in force on the response date (a
+-- spend in the reporting currency needs no rate; staging holds back a spend without one).
 with responses as (
     select * from {{ ref('stg_loyalty__survey_responses') }}
 ),
@@ -26,7 +27,8 @@ select
     {{ cli_band('scored.cli_score') }} as cli_band,
     -- numerics
     {{ to_reporting_currency('scored.category_monthly_spend',
-       'reporting_rate.units_per_usd / spend_rate.units_per_usd') }} as category_monthly_spend,
+       exchange_rate_into_reporting('scored.currency_code', 'spend_rate', 'reporting_rate')) }}
+        as category_monthly_spend,
     -- timestamps
     scored.responded_at,
     scored.response_date,

@@ -15,6 +15,7 @@ typed as (
         {{ parse_utc_timestamp('signup_at') }} as signed_up_at,
         -- checks
         {{ clean_text('signup_at') }} is null as _signup_missing,
+        {{ is_timestamp_out_of_range('signup_at') }} as _timestamp_out_of_range,
         {{ framing_columns() }}
     from framed
 ),
@@ -29,7 +30,8 @@ verdict as (
         case
             {{ key_reasons('typed') }}
             when _signup_missing then 'missing_value'
-            when signed_up_at is null then 'unparseable_timestamp'
+            when signed_up_at is null and not _timestamp_out_of_range then 'unparseable_timestamp'
+            when _timestamp_out_of_range then 'timestamp_out_of_range'
         end as _quarantine_reason,
         {{ raw_row_columns() }}
     from typed

@@ -19,6 +19,7 @@ typed as (
         {{ parse_utc_timestamp('occurred_at') }} as occurred_at,
         -- checks
         ({{ clean_text('customer_id') }} is null or {{ clean_text('occurred_at') }} is null) as _value_missing,
+        {{ is_timestamp_out_of_range('occurred_at') }} as _timestamp_out_of_range,
         {{ framing_columns() }}
     from framed
 ),
@@ -36,7 +37,8 @@ checked as (
         case
             {{ key_reasons('typed') }}
             when typed._value_missing then 'missing_value'
-            when typed.occurred_at is null then 'unparseable_timestamp'
+            when typed.occurred_at is null and not typed._timestamp_out_of_range then 'unparseable_timestamp'
+            when typed._timestamp_out_of_range then 'timestamp_out_of_range'
             when typed.event_type is null
                 or typed.event_type not in ('site_visit', 'review', 'social_share', 'referral') then 'invalid_value'
         end as _row_reason,

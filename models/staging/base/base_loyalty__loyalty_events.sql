@@ -2,7 +2,7 @@
     on_schema_change='fail') }}
 -- Every raw loyalty-programme event, typed, with the reason it cannot be trusted (null when it can).
 -- event_type: enrolled | points_earned | points_redeemed | tier_changed; points (whole, >= 0) for the points
--- events; tier (bronze | silver | gold) for enrolled and tier_changed.
+-- events, at most raw_value_bound('points'); tier (bronze | silver | gold) for enrolled and tier_changed.
 with framed as (
     {{ frame_raw_rows(source('raw', 'loyalty_events'), ['event_id']) }}
 ),
@@ -21,7 +21,9 @@ typed as (
         {{ parse_utc_timestamp('occurred_at') }} as occurred_at,
         -- checks
         ({{ clean_text('customer_id') }} is null or {{ clean_text('occurred_at') }} is null) as _value_missing,
-        {{ is_unparseable('points', parse_integer('points')) }} as _number_unparseable,
+        {{ is_timestamp_out_of_range('occurred_at') }} as _timestamp_out_of_range,
+        {{ is_unparseable_number('points', whole=true) }} as _number_unparseable,
+        {{ is_out_of_range('points', 'points') }} as _amount_out_of_range,
         {{ framing_columns() }}
     from framed
 ),
@@ -41,8 +43,10 @@ checked as (
         case
             {{ key_reasons('typed') }}
             when typed._value_missing then 'missing_value'
-            when typed.occurred_at is null then 'unparseable_timestamp'
+            when typed.occurred_at is null and not typed._timestamp_out_of_range then 'unparseable_timestamp'
+            when typed._timestamp_out_of_range then 'timestamp_out_of_range'
             when typed._number_unparseable then 'unparseable_number'
+            when typed._amount_out_of_range then 'amount_out_of_range'
             when typed.event_type is null
                 or typed.event_type not in ('enrolled', 'points_earned', 'points_redeemed', 'tier_changed')
                 or (typed.tier is not null and typed.tier not in ('bronze', 'silver', 'gold'))

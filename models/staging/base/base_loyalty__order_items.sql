@@ -1,7 +1,8 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=base_unique_key(),
     on_schema_change='fail') }}
 -- Every raw order line, typed, with the reason it cannot be trusted (null when it can).
--- Amounts are in the order's currency. An empty discount_amount means no discount.
+-- Amounts are in the order's currency. An empty discount_amount means no discount. Quantities, prices, discounts and
+-- the line's subtotal (quantity * unit_price) must lie within raw_value_bound (macros/parsing/raw_values.sql).
 -- Incremental: a night reads only its new batches; lines held back earlier for an unknown order or product are
 -- checked again (it may have arrived since). See held_for_reference.
 with framed as (
@@ -26,10 +27,15 @@ typed as (
         ) as _value_missing,
         (
             {{ is_unparseable('line_number', parse_integer('line_number')) }}
-            or {{ is_unparseable('quantity', parse_integer('quantity')) }}
-            or {{ is_unparseable('unit_price', parse_money('unit_price')) }}
-            or {{ is_unparseable('discount_amount', parse_money('discount_amount')) }}
+            or {{ is_unparseable_number('quantity', whole=true) }}
+            or {{ is_unparseable_number('unit_price') }}
+            or {{ is_unparseable_number('discount_amount') }}
         ) as _number_unparseable,
+        (
+            {{ is_out_of_range('quantity', 'quantity') }}
+            or {{ is_out_of_range('unit_price', 'money') }}
+            or {{ is_out_of_range('discount_amount', 'money') }}
+        ) as _amount_out_of_range,
         {{ framing_columns() }}
     from framed
 ),
@@ -54,6 +60,8 @@ checked as (
             {{ key_reasons('typed') }}
             when typed._value_missing then 'missing_value'
             when typed._number_unparseable then 'unparseable_number'
+            when typed._amount_out_of_range
+                or abs(typed.quantity * typed.unit_price) > {{ raw_value_bound('money') }} then 'amount_out_of_range'
             when typed.quantity < 0 then 'negative_quantity'
             when typed.unit_price < 0 or typed.discount_amount < 0 then 'negative_amount'
             when typed.discount_amount > typed.quantity * typed.unit_price then 'discount_exceeds_line'

@@ -15,7 +15,8 @@ verdict as (
         case
             {{ key_reasons('framed') }}
             when {{ clean_text('category') }} is null then 'missing_value'
-            when {{ is_unparseable('list_price', parse_money('list_price')) }} then 'unparseable_number'
+            when {{ is_unparseable_number('list_price') }} then 'unparseable_number'
+            when {{ is_out_of_range('list_price', 'money') }} then 'amount_out_of_range'
             when {{ parse_money('list_price') }} < 0 then 'negative_amount'
         end as _quarantine_reason,
         {{ raw_row_columns() }}
