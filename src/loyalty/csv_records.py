@@ -113,23 +113,11 @@ def quote_reason(line: bytes) -> str | None:
     return "unterminated_quote" if in_quotes else "stray_quote"
 
 
-def _lines(path: Path) -> Iterator[tuple[bytes, np.ndarray]]:
-    """The file in chunks that end at a line end (the last may not): (chunk, positions of its LFs)."""
+def _chunks(path: Path) -> Iterator[bytes]:
+    """The file in chunks of about CHUNK_BYTES that end at a line end (the last one may not)."""
     with path.open("rb") as handle:
-        tail = b""
-        while True:
-            block = handle.read(CHUNK_BYTES)
-            if not block:
-                if tail:
-                    yield tail, np.flatnonzero(np.frombuffer(tail, np.uint8) == 0x0A)
-                return
-            data = tail + block
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                tail = data
-                continue
-            chunk, tail = data[:cut], data[cut:]
-            yield chunk, np.flatnonzero(np.frombuffer(chunk, np.uint8) == 0x0A)
+        while block := handle.read(CHUNK_BYTES):
+            yield block if block.endswith(b"\n") else block + handle.readline()
 
 
 _undecodable: list[int] = []
@@ -143,54 +131,81 @@ def _note_undecodable(exc: UnicodeDecodeError) -> tuple[str, int]:
 codecs.register_error("loyalty.csv_records", _note_undecodable)
 
 
-def _invalid_utf8_lines(chunk: bytes, starts: np.ndarray) -> set[int]:
-    """Indexes (into ``starts``) of the lines of ``chunk`` that are not valid UTF-8: one pass of the decoder, which
-    notes where each undecodable byte sequence starts."""
+def _undecodable_positions(chunk: bytes) -> list[int]:
+    """Where each undecodable byte sequence of ``chunk`` starts: one pass of Python's UTF-8 decoder."""
     _undecodable.clear()
     chunk.decode("utf-8", errors="loyalty.csv_records")
-    if not _undecodable:
-        return set()
-    positions = np.asarray(_undecodable)
+    positions = list(_undecodable)
     _undecodable.clear()
-    return set((np.searchsorted(starts, positions, side="right") - 1).tolist())
+    return positions
+
+
+def _count(mask: np.ndarray) -> int:
+    return int(np.count_nonzero(mask))
 
 
 def scan_csv(path: Path) -> CsvScan:
-    """Count the records of ``path`` and find the lines that break the contract (see the module docstring)."""
+    """Count the records of ``path`` and find the lines that break the contract (see the module docstring).
+
+    The common case costs a few vectorised passes over each chunk's bytes (numpy) and one of the UTF-8 decoder;
+    line positions are computed only for a chunk holding a candidate line: a quote, a carriage return that does not
+    end a line, a NUL byte or an undecodable byte. Empty lines are no records: an LF or CRLF at a line's start (the
+    chunk's start, or right after an LF), or a last line that is a lone CR."""
     scan = CsvScan()
-    line_number = 0  # of the last line of the previous chunk
-    for chunk, newlines in _lines(path):
+    line_number = 0  # lines before this chunk
+    for chunk in _chunks(path):
         arr = np.frombuffer(chunk, np.uint8)
-        ends = newlines if len(newlines) and newlines[-1] == len(chunk) - 1 else np.append(newlines, len(chunk))
-        starts = np.concatenate(([0], newlines + 1))[: len(ends)]
-        lengths = ends - starts  # without the LF
-        has_cr = (lengths > 0) & (arr[np.maximum(ends - 1, 0)] == 0x0D)
-        terminated = ends < len(chunk)
-        scan.crlf_lines += int(np.count_nonzero(has_cr & terminated))
-        scan.lf_lines += int(np.count_nonzero(~has_cr & terminated)) + int(not terminated[-1] and lengths[-1] > 0)
-        content = lengths - has_cr  # without the CRLF or LF end
-        stray_cr = arr == 0x0D
-        stray_cr[:-1] &= arr[1:] != 0x0A  # a CR right before an LF is a CRLF line end
-        stray_cr[-1] = False  # a CR ending the last line (no LF after it)
-        special = np.flatnonzero(stray_cr | (arr == 0x00))
-        candidates = set(np.unique(np.searchsorted(ends, special, side="left")).tolist())
-        if 0x22 in chunk:  # the lines whose quotes break the contract: what is left of them once the others are gone
+        lf = arr == 0x0A
+        newlines = _count(lf)
+        lines = newlines + (not chunk.endswith(b"\n"))
+        empty = _count(lf[1:] & lf[:-1]) + (chunk[:1] == b"\n") + (chunk[:2] == b"\r\n")
+        empty += chunk.endswith(b"\n\r") or chunk == b"\r"
+        crlf = stray_cr = 0
+        if b"\r" in chunk:
+            cr = arr == 0x0D
+            crlf = _count(cr[:-1] & lf[1:])
+            stray_cr = _count(cr) - crlf - chunk.endswith(b"\r")  # CRs that end no line
+            empty += _count(lf[2:] & cr[1:-1] & lf[:-2])
+        unterminated = not chunk.endswith(b"\n") and chunk[chunk.rfind(b"\n") + 1 :] != b"\r"
+        scan.crlf_lines += crlf
+        scan.lf_lines += newlines - crlf + unterminated
+        first = line_number == 0  # the chunk holds the header, line 1
+        header = b""
+        if first:
+            end = chunk.find(b"\n")
+            header = (chunk if end < 0 else chunk[:end]).removesuffix(b"\r")
+            scan.header = header.removeprefix(BOM)
+        # the header is no record (an empty first line is counted among the empty lines)
+        scan.records += lines - empty - (first and bool(header))
+
+        has_nul = b"\0" in chunk
+        quoted: set[int] = set()  # indexes (in the chunk) of lines whose quotes break the contract
+        if b'"' in chunk:  # what is left of the lines once every well-quoted one is removed
             rest = np.frombuffer(_WELL_QUOTED_LINES.sub(b"", chunk), np.uint8)
-            left = np.flatnonzero(rest != 0x0A)
-            candidates |= set(np.unique(np.searchsorted(np.flatnonzero(rest == 0x0A), left, side="left")).tolist())
-        invalid = _invalid_utf8_lines(chunk, starts)
-        first = 0
-        if line_number == 0:  # the header
-            header = chunk[starts[0] : starts[0] + content[0]]
-            scan.header = header[len(BOM) :] if header.startswith(BOM) else header
-            first = 1
-        scan.records += int(np.count_nonzero(content[first:] > 0))
-        for index in sorted(candidates | invalid):
-            if index < first or content[index] == 0:
-                continue
+            rest_lf = np.flatnonzero(rest == 0x0A)
+            quoted = set(np.searchsorted(rest_lf, np.flatnonzero(rest != 0x0A), side="left").tolist())
+        invalid = _undecodable_positions(chunk)
+        if not (stray_cr or has_nul or quoted or invalid):
+            line_number += lines
+            continue
+        starts = np.concatenate(([0], np.flatnonzero(lf[:-1]) + 1))  # of each line of the chunk
+        controls = np.zeros(0, dtype=np.int64)
+        if stray_cr or has_nul:
+            stray = arr == 0x0D
+            stray[:-1] &= ~lf[1:]  # a CR right before an LF is a CRLF line end
+            stray[-1] = False  # a CR ending the last line (no LF after it)
+            controls = np.flatnonzero(stray | (arr == 0x00))
+        bad_encoding = set((np.searchsorted(starts, invalid, side="right") - 1).tolist()) if invalid else set()
+        control_lines = set((np.searchsorted(starts, controls, side="right") - 1).tolist())
+        for index in sorted(quoted | control_lines | bad_encoding):
+            if first and index == 0:
+                continue  # the header: checked by the landing check
             start = int(starts[index])
-            line = chunk[start : start + int(content[index])]
-            if index in invalid:
+            stop = int(starts[index + 1]) - 1 if index + 1 < len(starts) else len(chunk)
+            line = chunk[start:stop].removesuffix(b"\n").removesuffix(b"\r")
+            if not line:
+                continue
+            if index in bad_encoding:
                 reason = "invalid_encoding"
             elif b"\r" in line or b"\0" in line:
                 reason = "control_character"
@@ -199,7 +214,7 @@ def scan_csv(path: Path) -> CsvScan:
             if reason:
                 text = line.decode("utf-8", errors="backslashreplace")
                 scan.bad_lines.append(BadLine(line_number + index + 1, reason, text))
-        line_number += len(ends)
+        line_number += lines
     return scan
 
 

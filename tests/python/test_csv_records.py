@@ -32,6 +32,9 @@ HEADER = b"a,b,c\n"
         (b"1,x\x00y,3\n", 1, [(2, "control_character")]),
         (b"1,x,3\n\n2,p,q\n   \n", 3, []),  # an empty line is no record; a line of spaces is one (malformed)
         (b"1,x,3\r\n2,p,q\r\n", 2, []),
+        (b"\n\n\n1,x,3\n\n", 1, []),
+        (b"1,x,3\r\n\r\n\r\n2,p,q\r\n\r", 2, []),
+        (b"1,x,3\n\r\n2,p,q", 2, []),
         (b"1,x,3\n2,p,\xff", 2, [(3, "invalid_encoding")]),  # the last line without a line end
     ],
 )
@@ -59,6 +62,13 @@ def test_lines_across_chunk_boundaries_keep_their_numbers(tmp_path: Path, monkey
         (125, "invalid_encoding"),
         (201, "invalid_encoding"),
     ]
+
+
+def test_an_empty_first_line_is_no_header_and_no_record(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"\r\na,b,c\n1,x,3\n")
+    scan = scan_csv(path)
+    assert (scan.header, scan.records) == (b"", 2)  # the landing check refuses it: the first line must be a header
 
 
 def test_a_bom_is_not_part_of_the_header_and_mixed_line_ends_are_noticed(tmp_path: Path) -> None:
