@@ -12,7 +12,6 @@ README, "Nightly runs", for scheduling.
 
 from __future__ import annotations
 
-import os
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
@@ -26,9 +25,12 @@ from loyalty import config, nightly
 from loyalty.build import BuildLocked, build_lock, model_warnings
 from loyalty.nightly import LandingNotReady, Plan
 
-RETRIES = int(os.environ.get("LOYALTY_RETRIES", "3"))
-RETRY_DELAY_SECONDS = float(os.environ.get("LOYALTY_RETRY_DELAY_SECONDS", "30"))
-SETTLE_SECONDS = float(os.environ.get("LOYALTY_LANDING_SETTLE_SECONDS", "10"))
+# LOYALTY_RETRIES, LOYALTY_RETRY_DELAY_SECONDS, LOYALTY_LANDING_SETTLE_SECONDS (checked: `loyalty run` and
+# `loyalty serve` check them before importing this module, so a bad value is one line there)
+FLOW_SETTINGS = config.resolve_flow_settings()
+RETRIES = FLOW_SETTINGS.retries
+RETRY_DELAY_SECONDS = FLOW_SETTINGS.retry_delay_seconds
+SETTLE_SECONDS = FLOW_SETTINGS.landing_settle_seconds
 
 # the night of each running flow run, for the failure hook (which only gets the flow run)
 _NIGHTS: dict[str, nightly.Night] = {}
