@@ -12,9 +12,7 @@ README, "Nightly runs", for scheduling.
 
 from __future__ import annotations
 
-import os
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -26,9 +24,12 @@ from loyalty import config, nightly
 from loyalty.build import BuildLocked, build_lock, model_warnings
 from loyalty.nightly import LandingNotReady, Plan
 
-RETRIES = int(os.environ.get("LOYALTY_RETRIES", "3"))
-RETRY_DELAY_SECONDS = float(os.environ.get("LOYALTY_RETRY_DELAY_SECONDS", "30"))
-SETTLE_SECONDS = float(os.environ.get("LOYALTY_LANDING_SETTLE_SECONDS", "10"))
+# LOYALTY_RETRIES, LOYALTY_RETRY_DELAY_SECONDS, LOYALTY_LANDING_SETTLE_SECONDS (checked: `loyalty run` and
+# `loyalty serve` check them before importing this module, so a bad value is one line there)
+FLOW_SETTINGS = config.resolve_flow_settings()
+RETRIES = FLOW_SETTINGS.retries
+RETRY_DELAY_SECONDS = FLOW_SETTINGS.retry_delay_seconds
+SETTLE_SECONDS = FLOW_SETTINGS.landing_settle_seconds
 
 # the night of each running flow run, for the failure hook (which only gets the flow run)
 _NIGHTS: dict[str, nightly.Night] = {}
@@ -111,7 +112,7 @@ def publish(settings: config.Settings, staged_docs) -> None:  # noqa: ANN001
 @task(name="report", cache_policy=NO_CACHE)
 def report(settings: config.Settings, plan: Plan, validation, night: nightly.Night) -> dict[str, Any]:  # noqa: ANN001
     summary = nightly.published_report(settings, plan, validation, night.started, night.steps)
-    nightly.write_report(settings, summary)
+    night.finish(summary)  # replaces the night's running record
     create_markdown_artifact(
         markdown=summary.markdown(), key="loyalty-nightly-report", description="The night's report"
     )
@@ -122,7 +123,8 @@ def report(settings: config.Settings, plan: Plan, validation, night: nightly.Nig
 
 
 def _write_failure(flow, flow_run, state) -> None:  # noqa: ANN001 - Prefect's hook signature
-    """Failure hook: the failure summary beside the warehouse (run_summary.json, runs/) and a markdown artifact."""
+    """Failure hook: the failure summary beside the warehouse (run_summary.json, runs/) unless the flow wrote it
+    while it held the build lock, and a markdown artifact."""
     night = _NIGHTS.pop(str(flow_run.id), None)
     params = flow_run.parameters or {}
     try:
@@ -134,10 +136,11 @@ def _write_failure(flow, flow_run, state) -> None:  # noqa: ANN001 - Prefect's h
         return
     except BaseException as exc:  # the flow's exception
         error: BaseException = exc
-    failure = nightly.failure_report(
-        settings, night.started if night else datetime.now(UTC), night.current_step if night else None, error
-    )
-    nightly.write_report(settings, failure)
+    night = night or nightly.Night(settings)  # (a flow run that failed before it made its night)
+    night.fail(error)
+    failure = night.report
+    if failure is None:  # Ctrl-C: nothing written, the next night records this one as killed
+        return
     try:
         create_markdown_artifact(markdown=failure.markdown(), key="loyalty-nightly-report", description="Failed night")
     except Exception:  # no run context left to attach it to: the JSON summary is written
@@ -168,21 +171,28 @@ def loyalty_nightly(
     night = nightly.Night(settings, full_refresh=full_refresh)
     _NIGHTS[str(flow_run.id)] = night
     with ExitStack() as stack:
-        with _step(night, "lock"):
-            acquire_build_lock(settings, stack)
-        with _step(night, "plan"):
-            plan = plan_night(settings, full_refresh)
-        with _step(night, "prepare_build_copy"):
-            prepare_build_copy(settings, plan)
-        with _step(night, "dbt_build"):
-            dbt_build(settings, plan)
-        with _step(night, "validate"):
-            validation = validate(settings)
-        with _step(night, "docs"):
-            staged_docs = generate_docs(settings, plan)
-        with _step(night, "publish"):
-            publish(settings, staged_docs)
-    with _step(night, "report"):
-        summary = report(settings, plan, validation, night)
+        try:
+            with _step(night, "lock"):
+                acquire_build_lock(settings, stack)
+                for killed in night.begin():  # earlier nights that died holding the lock; then its running record
+                    get_run_logger().warning(killed["message"])
+            with _step(night, "plan"):
+                plan = plan_night(settings, full_refresh)
+            night.planned(plan)
+            with _step(night, "prepare_build_copy"):
+                prepare_build_copy(settings, plan)
+            with _step(night, "dbt_build"):
+                dbt_build(settings, plan)
+            with _step(night, "validate"):
+                validation = validate(settings)
+            with _step(night, "docs"):
+                staged_docs = generate_docs(settings, plan)
+            with _step(night, "publish"):
+                publish(settings, staged_docs)
+            with _step(night, "report"):
+                summary = report(settings, plan, validation, night)
+        except BaseException as exc:
+            night.fail(exc)  # the failure record, written while the lock is held (the hook runs after it is gone)
+            raise
     _NIGHTS.pop(str(flow_run.id), None)
     return summary

@@ -76,6 +76,7 @@ def dbt_command(
     env = {
         **os.environ,
         "LOYALTY_DBT_DATABASE": str(database or build_path(settings.warehouse)),
+        "LOYALTY_DBT_TARGET": "build",  # never the read-only `query` target, whatever the caller's environment says
         "LOYALTY_THREADS": str(settings.threads),
         "LOYALTY_MEMORY_LIMIT": settings.memory_limit,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

@@ -55,7 +55,8 @@ def _thresholds(args: argparse.Namespace) -> config.Thresholds | None:
     )
 
 
-def _settings(args: argparse.Namespace) -> config.Settings:
+def _settings(args: argparse.Namespace, *, writing: bool = False) -> config.Settings:
+    """Every setting of the command, checked before anything starts (``writing``: it builds the warehouse)."""
     return config.resolve(
         raw_dir=getattr(args, "raw_dir", None),
         warehouse=args.warehouse,
@@ -65,6 +66,7 @@ def _settings(args: argparse.Namespace) -> config.Settings:
         threads=args.threads,
         memory_limit=args.memory_limit,
         thresholds=_thresholds(args),
+        writing=writing,
     )
 
 
@@ -97,7 +99,8 @@ def _run(args: argparse.Namespace) -> int:
     from loyalty.orchestration import load_flow_module
     from loyalty.validation import ValidationResult
 
-    settings = _settings(args)
+    settings = _settings(args, writing=True)
+    config.resolve_flow_settings()  # the flow reads them when it is imported: checked here first, with the others
     # an interactive run says at once what is missing; the flow itself retries (files may still be arriving)
     from loyalty.nightly import landing_not_ready
 
@@ -121,7 +124,7 @@ def _build(args: argparse.Namespace) -> int:
     from loyalty.build import format_summary
     from loyalty.nightly import run_night
 
-    settings = _settings(args)
+    settings = _settings(args, writing=True)
     result, report, _ = run_night(settings, quiet=args.quiet, full_refresh=args.full_refresh, docs=not args.no_docs)
     print(format_summary(settings, result, report.to_dict()))
     return 0
@@ -132,7 +135,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from loyalty.orchestration import load_flow_module
 
-    settings = _settings(args)
+    settings = _settings(args, writing=True)
+    config.resolve_flow_settings()
     _export_settings(settings, as_of=False)
     module = load_flow_module()
     if not os.environ.get("PREFECT_API_URL"):
@@ -293,9 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for warning in config.unknown_variables():
+        print(f"warning: {warning}", file=sys.stderr)
     try:
         return args.handler(args)
     except LoyaltyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system refused (a full disk, a permission): one line, not a traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -6,10 +6,14 @@ Relative paths resolve against the caller's working directory, so the project wo
 from __future__ import annotations
 
 import csv
+import difflib
 import json
+import math
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -97,6 +101,90 @@ def _default_memory_limit() -> str:
     return f"{max(1, min(DEFAULT_MEMORY_CAP_GIB, int(total * 0.75 / 2**30)))}GiB"
 
 
+# DuckDB's memory_limit below this cannot build even a 300-customer shop (measured: 8 MiB fails, 32 MiB builds it)
+MIN_MEMORY_LIMIT = "64MiB"
+MIN_MEMORY_LIMIT_BYTES = 64 * 2**20
+MEMORY_LIMIT_ACCEPTED = (
+    "a size DuckDB accepts, e.g. 4GB, 512MiB, 1.5GiB, or a share of the machine's memory such as 80%;"
+    f" at least {MIN_MEMORY_LIMIT}"
+)
+# DuckDB shows its memory_limit as e.g. "3.7 GiB" or "512 bytes"
+_SHOWN_SIZE = re.compile(r"^([0-9.]+) (bytes?|KiB|MiB|GiB|TiB|PiB|EiB)$")
+_SHOWN_UNITS = {
+    "byte": 1,
+    "bytes": 1,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+    "PiB": 2**50,
+    "EiB": 2**60,
+}
+MAX_THREADS = 256  # dbt and DuckDB start this many threads each: more is a typo, not a machine
+
+
+def _memory_limit(text: str) -> str:
+    """``text`` if DuckDB takes it as its memory_limit (the syntax of DuckDB itself: the value goes to dbt-duckdb's
+    ``SET memory_limit`` and to the checkpoint's connection) and it is at least MIN_MEMORY_LIMIT."""
+    import duckdb
+
+    value = text.strip()
+    bad = f"LOYALTY_MEMORY_LIMIT: {text!r} is not a memory limit (use {MEMORY_LIMIT_ACCEPTED})"
+    # DuckDB's SET reads none and negative sizes as "no limit", its connection config as "the default": neither is
+    # what the user meant, and the two would differ between dbt and the checkpoint
+    if not value or value.startswith(("-", "+")) or value.lower() == "none":
+        raise LoyaltyError(bad)
+    try:
+        with duckdb.connect() as con:
+            con.execute("set memory_limit = '{}'".format(value.replace("'", "''")))
+            shown = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    except duckdb.OutOfMemoryException:  # too small for DuckDB to run even that query
+        shown = "0 bytes"
+    except duckdb.Error:
+        raise LoyaltyError(bad) from None
+    match = _SHOWN_SIZE.match(shown)
+    if match is None:  # not a size DuckDB shows: refuse rather than guess
+        raise LoyaltyError(bad)
+    if float(match.group(1)) * _SHOWN_UNITS[match.group(2)] < MIN_MEMORY_LIMIT_BYTES:
+        raise LoyaltyError(
+            f"LOYALTY_MEMORY_LIMIT: {text!r} is {shown}, too little for DuckDB to build the warehouse"
+            f" (use {MEMORY_LIMIT_ACCEPTED})"
+        )
+    return value
+
+
+def _whole_number(text: str, env_name: str, what: str, low: int, high: int | None = None) -> int:
+    """``text`` as a whole number from ``low`` to ``high`` (ASCII digits only: ``str.isdigit`` also takes ``²``)."""
+    if re.fullmatch(r"[0-9]+", text.strip()) is None:
+        raise LoyaltyError(f"{env_name}: {text!r} is not {what}")
+    value = int(text)
+    if value < low or (high is not None and value > high):
+        raise LoyaltyError(f"{env_name}: {text!r} is not {what}")
+    return value
+
+
+def _seconds(text: str | None, env_name: str, default: float) -> float:
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise LoyaltyError(f"{env_name}: {text!r} is not a number of seconds (0 or more, e.g. 30 or 2.5)")
+    return value
+
+
+@cache
+def duckdb_timezones() -> frozenset[str]:
+    """The time zones DuckDB knows (its ICU list): the models convert with DuckDB, "today" uses Python's zoneinfo,
+    so a reporting timezone must be known to both (``localtime`` and ``posixrules`` are known only to Python)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return frozenset(name for (name,) in con.execute("select name from pg_timezone_names()").fetchall())
+
+
 def _fraction(text: str | None, env_name: str, default: float) -> float:
     if text is None:
         return default
@@ -118,8 +206,8 @@ def resolve_thresholds(
     """Validation thresholds from flags, then LOYALTY_* variables, then the defaults of ``Thresholds``."""
     defaults = Thresholds()
     days_text = _pick(freshness_days, "LOYALTY_FRESHNESS_DAYS")
-    if days_text is not None and not days_text.isdigit():
-        raise LoyaltyError(f"LOYALTY_FRESHNESS_DAYS: {days_text!r} is not a whole number of days (0 or more)")
+    if days_text is not None:
+        _whole_number(days_text, "LOYALTY_FRESHNESS_DAYS", "a whole number of days (0 or more)", 0)
     return Thresholds(
         max_quarantine_rate=_fraction(
             _pick(max_quarantine_rate, "LOYALTY_MAX_QUARANTINE_RATE"),
@@ -136,6 +224,23 @@ def resolve_thresholds(
     )
 
 
+# dbt vars with a LOYALTY_* setting of their own, and those the night sets itself
+VARS_OF_SETTINGS = ("as_of_date", "reporting_timezone", "reporting_currency", "raw_sources")
+VARS_OF_THE_NIGHT = ("build_mode", "build_fingerprint", "previous_as_of")
+_VAR_CALL = re.compile(r"""\bvar\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]""")
+
+
+def project_dbt_vars() -> set[str]:
+    """The dbt vars the project reads (``var('...')`` in models, macros and dbt tests), found in the files, so a var
+    added to a model is accepted without a list to keep up to date here."""
+    names: set[str] = set()
+    for folder in ("models", "macros", "tests"):
+        for path in (PROJECT_DIR / folder).rglob("*"):
+            if path.suffix in (".sql", ".yml", ".yaml") and "python" not in path.relative_to(PROJECT_DIR).parts:
+                names.update(_VAR_CALL.findall(path.read_text(errors="replace")))
+    return names
+
+
 def _extra_dbt_vars() -> dict[str, object]:
     text = os.environ.get("LOYALTY_DBT_VARS", "").strip()
     if not text:
@@ -143,13 +248,102 @@ def _extra_dbt_vars() -> dict[str, object]:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise LoyaltyError(f"LOYALTY_DBT_VARS: not JSON ({exc})") from None
+        raise LoyaltyError(f"LOYALTY_DBT_VARS: {text!r} is not JSON ({exc})") from None
     if not isinstance(value, dict):
-        raise LoyaltyError('LOYALTY_DBT_VARS: must be a JSON object, e.g. {"clv_time_unit": "week"}')
-    reserved = {"as_of_date", "reporting_timezone", "reporting_currency", "raw_sources"} & set(value)
-    if reserved:
-        raise LoyaltyError(f"LOYALTY_DBT_VARS: {sorted(reserved)[0]} is set by its own LOYALTY_* setting")
+        raise LoyaltyError(f'LOYALTY_DBT_VARS: {text!r} is not a JSON object such as {{"clv_time_unit": "week"}}')
+    for name in sorted(value):
+        if name in VARS_OF_SETTINGS:
+            raise LoyaltyError(f"LOYALTY_DBT_VARS: {name} is set by its own LOYALTY_* setting")
+        if name in VARS_OF_THE_NIGHT:
+            raise LoyaltyError(f"LOYALTY_DBT_VARS: {name} is set by the night itself")
+    settable = sorted(project_dbt_vars() - set(VARS_OF_SETTINGS) - set(VARS_OF_THE_NIGHT))
+    for name in sorted(value):
+        if name not in settable:
+            raise LoyaltyError(
+                f"LOYALTY_DBT_VARS: {name!r} is not a var of the project (it has: {', '.join(settable)})"
+            )
     return value
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """The Prefect flow's own settings (``flows/loyalty_nightly.py`` reads them when it is imported)."""
+
+    retries: int = 3  # retries of the landing check and of the build lock
+    retry_delay_seconds: float = 30.0  # the first retry's delay, doubling each time
+    landing_settle_seconds: float = 10.0  # a raw file modified more recently is taken as still being written
+
+
+def resolve_flow_settings() -> FlowSettings:
+    """LOYALTY_RETRIES, LOYALTY_RETRY_DELAY_SECONDS and LOYALTY_LANDING_SETTLE_SECONDS, checked like every setting."""
+    defaults = FlowSettings()
+    retries = _pick(None, "LOYALTY_RETRIES")
+    return FlowSettings(
+        retries=defaults.retries
+        if retries is None
+        else _whole_number(retries, "LOYALTY_RETRIES", "a whole number of retries (0 or more)", 0),
+        retry_delay_seconds=_seconds(
+            _pick(None, "LOYALTY_RETRY_DELAY_SECONDS"), "LOYALTY_RETRY_DELAY_SECONDS", defaults.retry_delay_seconds
+        ),
+        landing_settle_seconds=_seconds(
+            _pick(None, "LOYALTY_LANDING_SETTLE_SECONDS"),
+            "LOYALTY_LANDING_SETTLE_SECONDS",
+            defaults.landing_settle_seconds,
+        ),
+    )
+
+
+# every LOYALTY_* variable the project reads; the last two are the dbt profile's, which the CLI sets for dbt
+SETTING_VARIABLES = (
+    "LOYALTY_RAW_DIR",
+    "LOYALTY_WAREHOUSE",
+    "LOYALTY_AS_OF",
+    "LOYALTY_TIMEZONE",
+    "LOYALTY_CURRENCY",
+    "LOYALTY_THREADS",
+    "LOYALTY_MEMORY_LIMIT",
+    "LOYALTY_DBT_VARS",
+    "LOYALTY_MAX_QUARANTINE_RATE",
+    "LOYALTY_FRESHNESS_DAYS",
+    "LOYALTY_MIN_NIGHT_VOLUME",
+    "LOYALTY_MAX_ROW_DROP",
+    "LOYALTY_RETRIES",
+    "LOYALTY_RETRY_DELAY_SECONDS",
+    "LOYALTY_LANDING_SETTLE_SECONDS",
+    email_hashing.KEY_ENV,
+    email_hashing.KEY_FILE_ENV,
+)
+DBT_PROFILE_VARIABLES = ("LOYALTY_DBT_DATABASE", "LOYALTY_DBT_TARGET")
+
+
+def unknown_variables() -> list[str]:
+    """A warning for each LOYALTY_* variable in the environment that is no setting (a typo is otherwise ignored)."""
+    warnings = []
+    for name in sorted(os.environ):
+        if name.startswith("LOYALTY_") and name not in SETTING_VARIABLES + DBT_PROFILE_VARIABLES:
+            close = difflib.get_close_matches(name, SETTING_VARIABLES, n=1)
+            hint = f"did you mean {close[0]}?" if close else "see README, Configuration"
+            warnings.append(f"{name} is not a setting of this project and is ignored ({hint})")
+    return warnings
+
+
+def _warehouse(path: Path, *, writing: bool) -> Path:
+    """The published file's path: not a folder, under folders (existing or to be created), and for a command that
+    builds, in a place it can write."""
+    if path.is_dir():
+        raise LoyaltyError(
+            f"LOYALTY_WAREHOUSE: {str(path)!r} is a folder, not a DuckDB file (e.g. {path / 'loyalty.duckdb'})"
+        )
+    if path.exists() and not path.is_file():
+        raise LoyaltyError(f"LOYALTY_WAREHOUSE: {str(path)!r} is not a regular file")
+    existing = path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise LoyaltyError(f"LOYALTY_WAREHOUSE: {str(path)!r} cannot be created: {existing} is a file, not a folder")
+    if writing and not os.access(existing, os.W_OK | os.X_OK):
+        raise LoyaltyError(f"LOYALTY_WAREHOUSE: {str(path)!r} cannot be written: no write permission in {existing}")
+    return path
 
 
 def known_currencies() -> set[str]:
@@ -166,21 +360,30 @@ def resolve(
     threads: str | None = None,
     memory_limit: str | None = None,
     thresholds: Thresholds | None = None,
+    *,
+    writing: bool = False,
 ) -> Settings:
-    """Settings from flags, then LOYALTY_* variables, then defaults; every value is checked here.
+    """Settings from flags, then LOYALTY_* variables, then defaults; every value is checked here, each bad one a
+    LoyaltyError of one line naming the variable, the value and what is accepted.
 
     ``thresholds`` (from ``resolve_thresholds``) default to the LOYALTY_* threshold variables or their defaults.
+    ``writing``: the command builds the warehouse, so the raw folder must exist and the warehouse's be writable.
     """
     raw = Path(_pick(raw_dir, "LOYALTY_RAW_DIR") or DEFAULT_RAW_DIR).expanduser().resolve()
-    wh = Path(_pick(warehouse, "LOYALTY_WAREHOUSE") or DEFAULT_WAREHOUSE).expanduser().resolve()
+    if writing and not raw.is_dir():  # (the landing check says the same; a build should not start without it)
+        raise LoyaltyError(f"LOYALTY_RAW_DIR: {raw} is not a folder")
+    wh = _warehouse(
+        Path(_pick(warehouse, "LOYALTY_WAREHOUSE") or DEFAULT_WAREHOUSE).expanduser().resolve(), writing=writing
+    )
 
     tz = _pick(timezone, "LOYALTY_TIMEZONE") or "UTC"
     try:
         ZoneInfo(tz)
+        known = tz in duckdb_timezones()
     except (ZoneInfoNotFoundError, ValueError):
-        raise LoyaltyError(
-            f"LOYALTY_TIMEZONE: unknown timezone {tz!r} (use an IANA name such as Europe/Berlin)"
-        ) from None
+        known = False
+    if not known:
+        raise LoyaltyError(f"LOYALTY_TIMEZONE: unknown timezone {tz!r} (use an IANA name such as Europe/Berlin)")
 
     cur = (_pick(currency, "LOYALTY_CURRENCY") or "USD").upper()
     if cur not in known_currencies():
@@ -201,9 +404,11 @@ def resolve(
     else:
         as_of_date, source = datetime.now(ZoneInfo(tz)).date(), f"today in {tz}"
 
-    threads_text = _pick(threads, "LOYALTY_THREADS") or str(os.cpu_count() or 1)
-    if not threads_text.isdigit() or int(threads_text) < 1:
-        raise LoyaltyError(f"LOYALTY_THREADS: {threads_text!r} is not a positive whole number")
+    threads_text = _pick(threads, "LOYALTY_THREADS") or str(min(os.cpu_count() or 1, MAX_THREADS))
+    thread_count = _whole_number(
+        threads_text, "LOYALTY_THREADS", f"a positive whole number of threads (1 to {MAX_THREADS})", 1, MAX_THREADS
+    )
+    memory_text = _pick(memory_limit, "LOYALTY_MEMORY_LIMIT")
 
     return Settings(
         raw_dir=raw,
@@ -212,8 +417,8 @@ def resolve(
         as_of_source=source,
         timezone=tz,
         currency=cur,
-        threads=int(threads_text),
-        memory_limit=_pick(memory_limit, "LOYALTY_MEMORY_LIMIT") or _default_memory_limit(),
+        threads=thread_count,
+        memory_limit=_memory_limit(memory_text) if memory_text else _default_memory_limit(),
         thresholds=thresholds if thresholds is not None else resolve_thresholds(),
         extra_dbt_vars=_extra_dbt_vars(),
         email_key_id=email_hashing.key_id(email_hashing.load_key()),

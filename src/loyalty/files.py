@@ -8,9 +8,20 @@ from pathlib import Path
 from typing import Any
 
 
-def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``path`` in one rename, so a reader (the nightly flow, a dashboard) never sees half a file."""
+def stage_json(path: Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` beside ``path`` under a temporary name and return that name; ``os.replace`` it over
+    ``path`` to publish it. Writing takes disk space, the rename does not: a caller can stage several files and
+    only then change anything."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(partial, path)
+    try:
+        partial.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk leaves no half file behind
+        raise
+    return partial
+
+
+def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``path`` in one rename, so a reader (the nightly flow, a dashboard) never sees half a file."""
+    os.replace(stage_json(path, payload), path)

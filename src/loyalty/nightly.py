@@ -10,6 +10,12 @@ sees the new one, and a failed or killed night leaves the last good warehouse in
 what a dead one left behind (the build copy, its WAL, the landing files); the build lock is an OS lock, released
 when its process dies.
 
+Every night that holds the lock keeps ``runs/<start>_running.json`` beside the warehouse up to date with the step it
+is in, and replaces it with ``runs/<start>_<published|failed>.json`` before it lets go of the lock. So a running
+record that the next lock holder finds belongs to a night that died holding the lock (kill -9, the OOM killer, a
+power cut): it becomes ``runs/<start>_killed.json`` with the last step that night reached, and the next night's
+report says so.
+
 A night is **incremental** when the published warehouse was built by the same project and settings
 (``audit.build_info.build_fingerprint``) and the large entities (``INCREMENTAL_ENTITIES``) only gained new batches
 that sort after the ones already loaded; otherwise it is a full rebuild, and the report says why.
@@ -44,7 +50,7 @@ from loyalty.build import (
 from loyalty.config import PROJECT_DIR, Settings
 from loyalty.contract import INCREMENTAL_ENTITIES
 from loyalty.errors import LoyaltyError
-from loyalty.files import write_json_atomically
+from loyalty.files import stage_json, write_json_atomically
 from loyalty.landing import KnownBatch, Landing, check_landing, discard_landing_files
 from loyalty.validation import ValidationFailed, ValidationResult
 
@@ -54,6 +60,7 @@ DOCS_FOLDER = "docs"
 SUMMARY_FILE = "run_summary.json"
 PUBLISHED_SUMMARY_FILE = "published_summary.json"
 RUNS_FOLDER = "runs"
+RUNNING, KILLED = "running", "killed"  # the statuses of a night in progress and of one found dead
 
 
 class LandingNotReady(LoyaltyError):
@@ -341,12 +348,12 @@ def _changes(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, An
 class NightReport:
     """What the night did, for people (markdown) and tools (JSON beside the warehouse)."""
 
-    status: str  # 'published' or 'failed'
+    status: str  # 'published' or 'failed'; 'running' while it runs (runs/<start>_running.json)
     warehouse: str
     raw_dir: str
     as_of: str
     started_at: str
-    finished_at: str
+    finished_at: str | None  # None while running
     mode: str | None = None
     mode_reasons: list[str] = field(default_factory=list)
     steps_seconds: dict[str, float] = field(default_factory=dict)
@@ -360,6 +367,11 @@ class NightReport:
     data_docs: str | None = None
     error: str | None = None
     failed_step: str | None = None
+    step: str | None = None  # the step a running night is in
+    updated_at: str | None = None  # when a running night last started a step
+    pid: int | None = None  # the process of a running night
+    # earlier nights this night found killed (their runs/<start>_killed.json records, in short)
+    killed_nights: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -374,6 +386,8 @@ class NightReport:
             + (f" ({'; '.join(self.mode_reasons)})" if self.mode_reasons else ""),
             f"- started {self.started_at}, finished {self.finished_at}",
         ]
+        for killed in self.killed_nights:
+            lines += ["", f"**An earlier night was killed**: {killed['message']}"]
         if self.error:
             lines += ["", f"**Failed at `{self.failed_step}`**: {self.error}", "",
                       "The published warehouse was not changed."]  # fmt: skip
@@ -409,16 +423,95 @@ def _fmt(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def write_report(settings: Settings, report: NightReport) -> None:
-    """``run_summary.json`` (tonight, published or failed) and ``runs/<started>.json`` beside the warehouse; a
-    published night is also ``published_summary.json``, what the next night compares itself with."""
+def record_path(settings: Settings, started_at: str, status: str) -> Path:
+    """``runs/<start>_<status>.json`` beside the warehouse: one record per night (and status)."""
+    stamp = started_at.replace(":", "").replace("-", "")
+    return settings.warehouse.parent / RUNS_FOLDER / f"{stamp}_{status}.json"
+
+
+def stage_report(settings: Settings, report: NightReport, *, latest: bool = True) -> list[tuple[Path, Path]]:
+    """Write the night's report files under temporary names: ``runs/<start>_<status>.json``, ``run_summary.json``
+    (with ``latest``: the night held the lock, so it is tonight's) and, for a published night,
+    ``published_summary.json`` (what the next night compares itself with). Returns (staged, final) pairs for
+    ``commit_report``; on an error (a full disk) nothing is left staged."""
     base = settings.warehouse.parent
-    payload = report.to_dict()
-    write_json_atomically(base / SUMMARY_FILE, payload)
-    stamp = report.started_at.replace(":", "").replace("-", "")
-    write_json_atomically(base / RUNS_FOLDER / f"{stamp}_{report.status}.json", payload)
+    targets = [record_path(settings, report.started_at, report.status)]
+    if latest:
+        targets.append(base / SUMMARY_FILE)
     if report.status == "published":
-        write_json_atomically(base / PUBLISHED_SUMMARY_FILE, payload)
+        targets.append(base / PUBLISHED_SUMMARY_FILE)
+    payload = report.to_dict()
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for target in targets:
+            staged.append((stage_json(target, payload), target))
+    except BaseException:
+        for partial, _ in staged:
+            partial.unlink(missing_ok=True)
+        raise
+    return staged
+
+
+def commit_report(settings: Settings, report: NightReport, staged: list[tuple[Path, Path]]) -> None:
+    """Rename the staged report files into place (no disk space needed), then drop the night's running record."""
+    for partial, target in staged:
+        os.replace(partial, target)
+    record_path(settings, report.started_at, RUNNING).unlink(missing_ok=True)
+
+
+def write_report(settings: Settings, report: NightReport, *, latest: bool = True) -> None:
+    """The night's report files (``stage_report``), written atomically, replacing its running record."""
+    commit_report(settings, report, stage_report(settings, report, latest=latest))
+
+
+def _built_at_or_after(warehouse: Path, started_at: str) -> bool | None:
+    """Whether the published warehouse was built after ``started_at`` (then by the night that started then, as
+    nights build one at a time); None when it cannot be read."""
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            row = con.execute("select built_at from audit.build_info").fetchone()
+        started = datetime.fromisoformat(started_at).astimezone(UTC).replace(tzinfo=None)
+    except (duckdb.Error, ValueError, TypeError):
+        return None
+    return bool(row and row[0] is not None and row[0] >= started)
+
+
+def record_killed_nights(settings: Settings, found_by: str) -> list[dict[str, Any]]:
+    """Turn every ``runs/<start>_running.json`` into ``runs/<start>_killed.json`` (status ``killed``, the last
+    step reached as ``failed_step``). Only for the night holding the build lock: a night writes its running record
+    only while it holds the lock and replaces it before letting go, so a running record found then is a dead
+    night's. Returns a short entry per killed night for the report."""
+    runs = settings.warehouse.parent / RUNS_FOLDER
+    if not runs.is_dir():
+        return []
+    for partial in runs.glob("*.partial"):  # a record a dead night was writing
+        partial.unlink(missing_ok=True)
+    killed = []
+    for running in sorted(runs.glob(f"*_{RUNNING}.json")):
+        record = _read_json(running) or {}
+        started_at = str(record.get("started_at") or running.name.removesuffix(f"_{RUNNING}.json"))
+        step = record.get("step")
+        published = _built_at_or_after(settings.warehouse, started_at) if settings.warehouse.is_file() else False
+        target = running.with_name(running.name.replace(f"_{RUNNING}.json", f"_{KILLED}.json"))
+        message = (
+            f"the night started at {started_at} was killed during step {step or 'unknown'}: its process ended"
+            " without a report (kill -9, the out-of-memory killer, a power cut)"
+            + ("; it had published the warehouse" if published else "; it published nothing")
+            + f" (found by the night started at {found_by}; {target})"
+        )
+        record.update(
+            status=KILLED,
+            started_at=started_at,
+            failed_step=step,
+            step=None,
+            error=message,
+            published=published,
+            found_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        write_json_atomically(target, record)
+        running.unlink()
+        killed.append({"started_at": started_at, "step": step, "record": str(target), "message": message})
+    return killed
 
 
 def published_report(
@@ -470,7 +563,8 @@ def failure_report(settings: Settings, started: datetime, step: str | None, erro
 
 @dataclass
 class Night:
-    """Runs the steps in order, timing each; the Prefect flow runs the same steps as tasks."""
+    """Runs the steps in order, timing each, and keeps its running record (``runs/<start>_running.json``) up to
+    date once it holds the build lock (``begin``); the Prefect flow runs the same steps as tasks."""
 
     settings: Settings
     full_refresh: bool = False
@@ -480,11 +574,53 @@ class Night:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     steps: dict[str, float] = field(default_factory=dict)
     current_step: str | None = None
+    held_lock: bool = False  # begin() ran: the night holds (or held) the build lock and keeps a running record
+    reported: bool = False  # its final record (published or failed) was written, or could not be
+    killed_nights: list[dict[str, Any]] = field(default_factory=list)
+    mode: str | None = None
+    mode_reasons: list[str] = field(default_factory=list)
+    report: NightReport | None = None  # the final record, once written
+
+    @property
+    def started_at(self) -> str:
+        return self.started.isoformat(timespec="seconds")
+
+    def begin(self) -> list[dict[str, Any]]:
+        """Called holding the build lock, after the clean-up: record the nights found killed, then write this
+        night's running record. Returns the killed nights (their messages are for the log)."""
+        self.killed_nights = record_killed_nights(self.settings, found_by=self.started_at)
+        self.held_lock = True
+        self.write_running_record()
+        return self.killed_nights
+
+    def planned(self, plan: Plan) -> None:
+        self.mode, self.mode_reasons = plan.mode, list(plan.reasons)
+
+    def write_running_record(self) -> None:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        record = NightReport(
+            status=RUNNING,
+            warehouse=str(self.settings.warehouse),
+            raw_dir=str(self.settings.raw_dir),
+            as_of=self.settings.as_of.isoformat(),
+            started_at=self.started_at,
+            finished_at=None,
+            mode=self.mode,
+            mode_reasons=self.mode_reasons,
+            steps_seconds={k: round(v, 2) for k, v in self.steps.items()},
+            step=self.current_step,
+            updated_at=now,
+            pid=os.getpid(),
+            killed_nights=self.killed_nights,
+        )
+        write_json_atomically(record_path(self.settings, self.started_at, RUNNING), record.to_dict())
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
         self.current_step = name
         began = time.perf_counter()
+        if self.held_lock and not self.reported:
+            self.write_running_record()
         yield
         self.steps[name] = time.perf_counter() - began
         self.current_step = None
@@ -492,6 +628,26 @@ class Night:
     def timed(self, name: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with self.step(name):
             return function(*args, **kwargs)
+
+    def finish(self, report: NightReport) -> None:
+        """Write the published night's report (replacing the running record)."""
+        report.killed_nights = self.killed_nights
+        write_report(self.settings, report)
+        self.reported, self.report = True, report
+
+    def fail(self, error: BaseException) -> NightReport | None:
+        """Write the failure record (``run_summary.json`` only if the night held the lock: one locked out is not
+        tonight's night) in place of the running record; call it before letting go of the lock. Ctrl-C and
+        SystemExit write nothing: the running record stays and the next night records the night as killed."""
+        if self.reported or isinstance(error, KeyboardInterrupt | SystemExit):
+            return None
+        report = failure_report(self.settings, self.started, self.current_step, error)
+        report.mode, report.mode_reasons = self.mode, self.mode_reasons
+        report.steps_seconds = {k: round(v, 2) for k, v in self.steps.items()}
+        report.killed_nights = self.killed_nights
+        self.reported, self.report = True, report
+        write_report(self.settings, report, latest=self.held_lock)
+        return report
 
 
 def run_night(
@@ -510,21 +666,29 @@ def run_night(
     night = Night(settings, full_refresh, docs, quiet, settle_seconds)
     try:
         with build_lock(settings.warehouse):
-            clean_up_after_a_dead_night(settings)
-            plan = night.timed("plan", plan_night, settings, full_refresh=full_refresh, settle_seconds=settle_seconds)
-            for warning in plan.landing.warnings:
-                print(f"warning: {warning}", file=sys.stderr)
-            night.timed("prepare_build_copy", prepare_build_copy, settings, plan)
-            night.timed("dbt_build", dbt_build, settings, plan, quiet=quiet, dbt_tests=dbt_tests)
-            validation = night.timed("validate", validate_copy, settings) if validate else None
-            staged_docs = night.timed("docs", generate_docs, settings, plan) if docs else None
-            night.timed("publish", publish, settings, staged_docs)
-        report = night.timed("report", published_report, settings, plan, validation, night.started, night.steps)
-        report.steps_seconds = {k: round(v, 2) for k, v in night.steps.items()}
-        write_report(settings, report)
-    except BaseException as exc:
-        if not isinstance(exc, KeyboardInterrupt | SystemExit):
-            write_report(settings, failure_report(settings, night.started, night.current_step, exc))
+            try:
+                clean_up_after_a_dead_night(settings)
+                for killed in night.begin():
+                    print(f"warning: {killed['message']}", file=sys.stderr)
+                plan = night.timed(
+                    "plan", plan_night, settings, full_refresh=full_refresh, settle_seconds=settle_seconds
+                )
+                night.planned(plan)
+                for warning in plan.landing.warnings:
+                    print(f"warning: {warning}", file=sys.stderr)
+                night.timed("prepare_build_copy", prepare_build_copy, settings, plan)
+                night.timed("dbt_build", dbt_build, settings, plan, quiet=quiet, dbt_tests=dbt_tests)
+                validation = night.timed("validate", validate_copy, settings) if validate else None
+                staged_docs = night.timed("docs", generate_docs, settings, plan) if docs else None
+                night.timed("publish", publish, settings, staged_docs)
+                report = night.timed("report", published_report, settings, plan, validation, night.started, night.steps)
+                report.steps_seconds = {k: round(v, 2) for k, v in night.steps.items()}
+                night.finish(report)  # before the lock goes: a running record must never outlive its holder
+            except BaseException as exc:
+                night.fail(exc)
+                raise
+    except BaseException as exc:  # the lock itself (BuildLocked): this night never started
+        night.fail(exc)
         raise
     counts, reconciliation = summarise(settings.warehouse)
     for warning in model_warnings(settings.warehouse):
