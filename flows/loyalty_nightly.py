@@ -1,8 +1,9 @@
 """The nightly Prefect 3 flow ``loyalty-nightly``: orchestration only, one small task per step of
 ``loyalty.nightly`` (where the work is):
 
-    plan (landing check, incremental or full) -> build copy -> dbt build -> GX checkpoint -> dbt docs -> publish
-    -> report (a Prefect markdown artifact and run_summary.json beside the warehouse)
+    plan (landing check, incremental or full) -> build copy -> dbt build -> GX checkpoint -> dbt docs
+    -> report (read from the build copy) -> publish (the warehouse, its docs, run_summary.json and runs/ beside
+    it, and a Prefect markdown artifact)
 
 Retries with backoff where waiting can help: landing files still arriving or being written, and the build lock
 held by another run. None where it cannot: dbt, a failed expectation, publication. A failed or crashed night runs
@@ -21,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from loyalty import config, nightly
-from loyalty.build import BuildLocked, build_lock, model_warnings
+from loyalty.build import BuildLocked, build_lock, build_path, model_warnings
 from loyalty.nightly import LandingNotReady, Plan
 
 # LOYALTY_RETRIES, LOYALTY_RETRY_DELAY_SECONDS, LOYALTY_LANDING_SETTLE_SECONDS (checked: `loyalty run` and
@@ -103,16 +104,24 @@ def generate_docs(settings: config.Settings, plan: Plan):  # noqa: ANN201
     return nightly.generate_docs(settings, plan)
 
 
-@task(name="publish", cache_policy=NO_CACHE)
-def publish(settings: config.Settings, staged_docs) -> None:  # noqa: ANN001
-    nightly.publish(settings, staged_docs)
-    get_run_logger().info(f"published {settings.warehouse}")
-
-
 @task(name="report", cache_policy=NO_CACHE)
-def report(settings: config.Settings, plan: Plan, validation, night: nightly.Night) -> dict[str, Any]:  # noqa: ANN001
-    summary = nightly.published_report(settings, plan, validation, night.started, night.steps)
-    night.finish(summary)  # replaces the night's running record
+def report(settings: config.Settings, plan: Plan, validation, staged_docs, night: nightly.Night):  # noqa: ANN001, ANN201
+    """The night's report, read from the build copy: it is published with the warehouse."""
+    return nightly.published_report(
+        settings,
+        plan,
+        validation,
+        night.started,
+        night.steps,
+        database=build_path(settings.warehouse),
+        docs=staged_docs is not None,
+    )
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish(settings: config.Settings, staged_docs, summary, night: nightly.Night) -> dict[str, Any]:  # noqa: ANN001
+    night.publish(staged_docs, summary)  # the warehouse, the docs, the report (replacing the running record)
+    get_run_logger().info(f"published {settings.warehouse}")
     create_markdown_artifact(
         markdown=summary.markdown(), key="loyalty-nightly-report", description="The night's report"
     )
@@ -187,12 +196,12 @@ def loyalty_nightly(
                 validation = validate(settings)
             with _step(night, "docs"):
                 staged_docs = generate_docs(settings, plan)
-            with _step(night, "publish"):
-                publish(settings, staged_docs)
             with _step(night, "report"):
-                summary = report(settings, plan, validation, night)
+                summary = report(settings, plan, validation, staged_docs, night)
+            with _step(night, "publish"):
+                published = publish(settings, staged_docs, summary, night)
         except BaseException as exc:
             night.fail(exc)  # the failure record, written while the lock is held (the hook runs after it is gone)
             raise
     _NIGHTS.pop(str(flow_run.id), None)
-    return summary
+    return published

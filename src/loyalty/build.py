@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -103,9 +104,17 @@ def run_dbt(
         stderr=subprocess.STDOUT if quiet else None,
     )
     if completed.returncode != 0:
+        work = build_path(settings.warehouse).parent
+        log = work / "logs" / "dbt.log"
+        if quiet and "No space left on device" in completed.stdout:
+            # the one line says it all; dbt's own output is then mostly its logger failing to write dbt.log
+            free = shutil.disk_usage(work).free / 2**20
+            raise LoyaltyError(
+                f"dbt {args[0]} failed (exit {completed.returncode}): no space left on device ({free:,.1f} MiB free"
+                f" in {work}): nothing was published, {settings.warehouse} is unchanged"
+            )
         if quiet:
             print("\n".join(completed.stdout.splitlines()[-40:]), file=sys.stderr)
-        log = build_path(settings.warehouse).parent / "logs" / "dbt.log"
         raise LoyaltyError(f"dbt {args[0]} failed (exit {completed.returncode}): see dbt's output above and {log}")
 
 

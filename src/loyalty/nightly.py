@@ -1,7 +1,7 @@
 """The night's steps, shared by the Prefect flow (``flows/loyalty_nightly.py``) and ``loyalty build``:
 
     check the landing data -> plan (incremental or full) -> dbt build on a build copy -> GX checkpoint
-    -> dbt docs -> publish (one rename) -> report
+    -> dbt docs -> report (from the build copy, staged) -> publish (renames only: the warehouse, docs, report)
 
 BI tools read the published file. The night works on a copy in ``.build/`` beside it (an incremental night starts
 from a copy of the published file, a full one from nothing) and replaces the published file in one ``rename`` only
@@ -23,6 +23,7 @@ that sort after the ones already loaded; otherwise it is a full rebuild, and the
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -66,6 +67,22 @@ RUNNING, KILLED = "running", "killed"  # the statuses of a night in progress and
 class LandingNotReady(LoyaltyError):
     """The landing data is not complete yet (a required file is missing, or a file is still being written): a
     retry later may succeed."""
+
+
+class DiskFull(LoyaltyError):
+    """The file system of the warehouse (and of the build folder beside it) is full: the night stops and publishes
+    nothing (publication renames only, after everything it needs was written)."""
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+RESERVE_FILE = "record_space.reserve"  # in the work folder: room for the night's last record on a full disk
+RESERVE_BYTES = 2**20  # a failure record is a few KB (up to ~100 KB with a failed checkpoint), twice
+
+
+def _free_space(path: Path) -> str:
+    while not path.exists():
+        path = path.parent
+    return f"{shutil.disk_usage(path).free / 2**20:,.1f} MiB free in {path}"
 
 
 def build_fingerprint(settings: Settings) -> str:
@@ -292,16 +309,29 @@ def docs_path(warehouse: Path) -> Path:
     return warehouse.parent / DOCS_FOLDER / "index.html"
 
 
-def publish(settings: Settings, staged_docs: Path | None) -> None:
+def publish(settings: Settings, staged_docs: Path | None, report: NightReport | None = None) -> None:
     """Swap the build copy in for the published warehouse in one rename (atomic on one file system), then the
-    docs. A reader with the old file open keeps reading it; new connections open the new night."""
+    docs and the night's report files. A reader with the old file open keeps reading it; new connections open the
+    new night. Whatever takes disk space (the docs folder, the report files under temporary names) is written
+    before the swap and only renames follow it: a full disk fails the night with the last night still published,
+    never a published night without its report."""
     target = build_path(settings.warehouse)
-    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(target, settings.warehouse)
+    if not target.is_file():
+        raise LoyaltyError(f"nothing to publish: no build copy at {target}")
+    docs = docs_path(settings.warehouse)
     if staged_docs is not None:
-        docs = docs_path(settings.warehouse)
         docs.parent.mkdir(parents=True, exist_ok=True)
+    staged = stage_report(settings, report) if report is not None else []
+    try:
+        os.replace(target, settings.warehouse)  # the moment of publication
+    except BaseException:
+        for partial, _ in staged:
+            partial.unlink(missing_ok=True)
+        raise
+    if staged_docs is not None:
         os.replace(staged_docs, docs)
+    if report is not None:
+        commit_report(settings, report, staged)
 
 
 # ------------------------------------------------------------------------------------------------ the report
@@ -515,9 +545,19 @@ def record_killed_nights(settings: Settings, found_by: str) -> list[dict[str, An
 
 
 def published_report(
-    settings: Settings, plan: Plan, validation: ValidationResult | None, started: datetime, steps: dict[str, float]
+    settings: Settings,
+    plan: Plan,
+    validation: ValidationResult | None,
+    started: datetime,
+    steps: dict[str, float],
+    *,
+    database: Path | None = None,
+    docs: bool = False,
 ) -> NightReport:
-    counts, reconciliation = summarise(settings.warehouse)
+    """The report of a night about to be published, read from ``database`` (the build copy: the report is staged
+    before the swap; default the published warehouse). ``docs``: the night publishes dbt docs."""
+    database = database or settings.warehouse
+    counts, reconciliation = summarise(database)
     previous = _read_json(settings.warehouse.parent / PUBLISHED_SUMMARY_FILE)
     report = NightReport(
         status="published",
@@ -532,8 +572,8 @@ def published_report(
         rows_per_mart={k: v for k, v in counts.items() if k.startswith("marts.")},
         quarantined_rows={str(r["entity"]): int(r["quarantined_rows"]) for r in reconciliation},  # type: ignore[arg-type]
         validation=validation.to_dict() if validation else None,
-        kpis=headline_kpis(settings.warehouse),
-        docs=str(docs_path(settings.warehouse)) if docs_path(settings.warehouse).is_file() else None,
+        kpis=headline_kpis(database),
+        docs=str(docs_path(settings.warehouse)) if docs else None,
         data_docs=str(validation.docs_index) if validation else None,
         previous_as_of=(previous or {}).get("as_of"),
     )
@@ -586,8 +626,11 @@ class Night:
         return self.started.isoformat(timespec="seconds")
 
     def begin(self) -> list[dict[str, Any]]:
-        """Called holding the build lock, after the clean-up: record the nights found killed, then write this
-        night's running record. Returns the killed nights (their messages are for the log)."""
+        """Called holding the build lock, after the clean-up: set disk space aside for the night's last record
+        (``RESERVE_BYTES``: a night that fills the disk can still say how it ended), record the nights found
+        killed, then write this night's running record. Returns the killed nights (their messages are for the
+        log). On a disk too full for the reserve the night stops here (DiskFull), before anything is recorded."""
+        reserve_space(self.settings)
         self.killed_nights = record_killed_nights(self.settings, found_by=self.started_at)
         self.held_lock = True
         self.write_running_record()
@@ -617,11 +660,21 @@ class Night:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
+        """Time a step, with the running record saying the night is in it; a full disk becomes one DiskFull line."""
         self.current_step = name
         began = time.perf_counter()
-        if self.held_lock and not self.reported:
-            self.write_running_record()
-        yield
+        try:
+            if self.held_lock and not self.reported:
+                self.write_running_record()
+            yield
+        except OSError as exc:
+            if exc.errno not in NO_SPACE:
+                raise
+            where = Path(exc.filename) if exc.filename else build_path(self.settings.warehouse)
+            raise DiskFull(
+                f"no space left on device during step {name} (writing {where}; {_free_space(where)}):"
+                f" nothing was published, {self.settings.warehouse} is unchanged"
+            ) from exc
         self.steps[name] = time.perf_counter() - began
         self.current_step = None
 
@@ -629,11 +682,13 @@ class Night:
         with self.step(name):
             return function(*args, **kwargs)
 
-    def finish(self, report: NightReport) -> None:
-        """Write the published night's report (replacing the running record)."""
+    def publish(self, staged_docs: Path | None, report: NightReport) -> None:
+        """Publish the build copy, the docs and the night's report (``publish``), the running record replaced."""
         report.killed_nights = self.killed_nights
-        write_report(self.settings, report)
+        report.steps_seconds = {k: round(v, 2) for k, v in self.steps.items()}
+        publish(self.settings, staged_docs, report)
         self.reported, self.report = True, report
+        release_space(self.settings)
 
     def fail(self, error: BaseException) -> NightReport | None:
         """Write the failure record (``run_summary.json`` only if the night held the lock: one locked out is not
@@ -646,8 +701,57 @@ class Night:
         report.steps_seconds = {k: round(v, 2) for k, v in self.steps.items()}
         report.killed_nights = self.killed_nights
         self.reported, self.report = True, report
-        write_report(self.settings, report, latest=self.held_lock)
+        # on a full disk, room for the record: the space set aside at the start, then the failed build copy (only
+        # a night that held the lock has anything of its own to delete)
+        rooms = (release_space, free_build_space) if self.held_lock else ()
+        for attempt, make_room in enumerate((None, *rooms)):
+            if make_room is not None:
+                make_room(self.settings)
+            try:
+                write_report(self.settings, report, latest=self.held_lock)
+                break
+            except OSError as exc:
+                if exc.errno not in NO_SPACE or attempt == len(rooms):
+                    print(f"warning: the failure record could not be written ({exc})", file=sys.stderr)
+                    break
+        if self.held_lock:
+            release_space(self.settings)
         return report
+
+
+def reserve_space(settings: Settings) -> None:
+    """Allocate ``RESERVE_BYTES`` in the work folder (replacing a dead night's), released for the night's last
+    record."""
+    reserve = _work_dir(settings) / RESERVE_FILE
+    reserve.unlink(missing_ok=True)
+    try:
+        with reserve.open("wb") as handle:
+            os.posix_fallocate(handle.fileno(), 0, RESERVE_BYTES)
+    except OSError as exc:
+        reserve.unlink(missing_ok=True)
+        if exc.errno not in NO_SPACE:
+            raise
+        raise DiskFull(
+            f"no space left on device to start the night ({_free_space(reserve.parent)}): nothing was published,"
+            f" {settings.warehouse} is unchanged"
+        ) from exc
+
+
+def release_space(settings: Settings) -> None:
+    (_work_dir(settings) / RESERVE_FILE).unlink(missing_ok=True)
+
+
+def free_build_space(settings: Settings) -> None:
+    """Delete a failed night's build copy (with its WAL, a half-done copy and the staged docs) to make room on a
+    full disk for its failure record; the next night would delete them anyway. The published warehouse stays."""
+    target = build_path(settings.warehouse)
+    for path in (
+        target,
+        target.with_name(target.name + ".wal"),
+        target.with_name(target.name + ".copying"),
+        _work_dir(settings) / "docs_index.html",
+    ):
+        path.unlink(missing_ok=True)
 
 
 def run_night(
@@ -680,10 +784,19 @@ def run_night(
                 night.timed("dbt_build", dbt_build, settings, plan, quiet=quiet, dbt_tests=dbt_tests)
                 validation = night.timed("validate", validate_copy, settings) if validate else None
                 staged_docs = night.timed("docs", generate_docs, settings, plan) if docs else None
-                night.timed("publish", publish, settings, staged_docs)
-                report = night.timed("report", published_report, settings, plan, validation, night.started, night.steps)
-                report.steps_seconds = {k: round(v, 2) for k, v in night.steps.items()}
-                night.finish(report)  # before the lock goes: a running record must never outlive its holder
+                report = night.timed(
+                    "report",
+                    published_report,
+                    settings,
+                    plan,
+                    validation,
+                    night.started,
+                    night.steps,
+                    database=build_path(settings.warehouse),
+                    docs=staged_docs is not None,
+                )
+                # the warehouse, the docs, the report (replacing the running record), before the lock goes
+                night.timed("publish", night.publish, staged_docs, report)
             except BaseException as exc:
                 night.fail(exc)
                 raise

@@ -127,8 +127,15 @@ def test_a_failed_build_leaves_the_published_warehouse_untouched(
 ) -> None:
     warehouse, _ = published
     before = (warehouse.stat().st_mtime_ns, warehouse.read_bytes())
-    # DuckDB cannot build the facts in 1 MB: dbt fails part-way through
-    result = run_cli("build", "--quiet", "--warehouse", str(warehouse), "--memory-limit", "1MB")
+    # a mart fails (the project's fault injection): dbt fails part-way through, after the facts were built
+    # (a memory limit too small to build is refused before anything starts: test_config.py)
+    result = run_cli(
+        "build",
+        "--quiet",
+        "--warehouse",
+        str(warehouse),
+        env={"LOYALTY_DBT_VARS": '{"loyalty_fail_model": "customer_lifetime_value"}'},
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: dbt build failed")
     assert (warehouse.stat().st_mtime_ns, warehouse.read_bytes()) == before

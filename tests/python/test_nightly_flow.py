@@ -33,8 +33,9 @@ from loyalty.nightly import PUBLISHED_SUMMARY_FILE, SUMMARY_FILE, LandingNotRead
 @pytest.fixture(scope="module")
 def two_nights(nights: list[Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Night 2 published by the night's steps without Prefect (`loyalty build`'s path, to keep the suite short), then
-    night 3 by the real flow while a BI reader holds the published file open read-only and another build holds the
-    lock for the first seconds."""
+    night 3 by the real flow while a BI reader holds the published file open read-only and reads it every 0.2 s
+    throughout (before, during and after the publication), and another build holds the lock for the first
+    seconds."""
     tmp = tmp_path_factory.mktemp("flow")
     warehouse = tmp / "published" / "loyalty.duckdb"
     env = flow_env(tmp)
@@ -46,6 +47,19 @@ def two_nights(nights: list[Path], tmp_path_factory: pytest.TempPathFactory) -> 
 
     reader = duckdb.connect(str(warehouse), read_only=True)
     before = reader.execute("select as_of_date, built_at from audit.build_info").fetchone()
+    published_inode = warehouse.stat().st_ino
+    reads: list[tuple[int, tuple]] = []  # (the inode the published path had just before, what the reader read)
+    done = threading.Event()
+
+    def keep_reading() -> None:
+        cursor = reader.cursor()
+        while not done.is_set():
+            inode = warehouse.stat().st_ino
+            reads.append((inode, cursor.execute(READER_SQL).fetchone()))
+            time.sleep(0.2)
+
+    reading = threading.Thread(target=keep_reading, daemon=True)
+    reading.start()
     lock = build_path(warehouse).parent / "build.lock"
     holder = lock.open("w")
     fcntl.flock(holder, fcntl.LOCK_EX)  # another build is running ...
@@ -68,6 +82,8 @@ def two_nights(nights: list[Path], tmp_path_factory: pytest.TempPathFactory) -> 
     holder.close()
     process.wait(timeout=900)
     collector.join(timeout=10)
+    done.set()
+    reading.join(timeout=30)
     output = "".join(lines)
     during = reader.execute("select as_of_date, built_at from audit.build_info").fetchone()
     reader.close()
@@ -79,7 +95,16 @@ def two_nights(nights: list[Path], tmp_path_factory: pytest.TempPathFactory) -> 
         "output": output,
         "reader_before": before,
         "reader_after": during,
+        "reads": reads,
+        "published_inode": published_inode,
     }
+
+
+# what the BI reader reads: the night's date and build time, and a mart's rows and total
+READER_SQL = (
+    "select (select as_of_date from audit.build_info), (select built_at from audit.build_info),"
+    " count(*), sum(net_revenue) from marts.fct_orders"
+)
 
 
 def test_the_flow_publishes_the_warehouse_its_docs_and_a_report(two_nights: dict) -> None:
@@ -128,13 +153,22 @@ def test_a_held_lock_is_waited_for_with_retries(two_nights: dict) -> None:
 
 
 def test_a_reader_holding_the_file_neither_blocks_the_night_nor_sees_it(two_nights: dict) -> None:
-    """The reader opened the file before the night and kept it open throughout: the night published anyway, and
-    the reader still saw the previous night, whole; a new connection sees the new night."""
+    """The reader opened the file before the night and read it every 0.2 s throughout: the night published anyway,
+    and every read, also those after the published path had become the new night's file, gave the previous
+    night's rows, whole; a new connection sees the new night."""
+    warehouse: Path = two_nights["warehouse"]
     before, after = two_nights["reader_before"], two_nights["reader_after"]
     assert before == after and before[0] == date.fromisoformat(as_of(2))
-    assert query(two_nights["warehouse"], "select as_of_date from audit.build_info") == [
-        (date.fromisoformat(as_of(3)),)
-    ]
+    reads = two_nights["reads"]
+    seen = {row for _, row in reads}
+    assert len(seen) == 1 and next(iter(seen))[:2] == before  # one answer, night 2's, all night long
+    old_orders = next(iter(seen))[2]
+    assert len(reads) > 50  # the reads spanned the night (a minute or more of Prefect, dbt, GX and docs)
+    after_swap = [row for inode, row in reads if inode != two_nights["published_inode"]]
+    assert after_swap, "no read after the publication: the reader was not tested across the swap"
+    new = query(warehouse, READER_SQL)[0]
+    assert new[0] == date.fromisoformat(as_of(3)) and new[1] > before[1]
+    assert new[2] > old_orders  # night 3's orders, seen by a new connection only
 
 
 def test_landing_not_ready_is_retryable_and_says_why(nights: list[Path], tmp_path: Path) -> None:
