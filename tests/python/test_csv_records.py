@@ -129,3 +129,24 @@ def test_column_names_from_a_file_become_plain_sql_names() -> None:
         "order_id", "customer_id", "ordered_at", "status", "currency", "extra_a_b", "extra_x", "extra_select",
         "extra_filename", "extra_batch", "note", "extra_note2", "extra_a_b_2",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("share_with_quotes", [0.01, 0.5])
+def test_both_ways_of_finding_badly_quoted_lines_agree_with_the_line_by_line_rules(share_with_quotes: float) -> None:
+    """Few lines with quotes are matched one by one, many by one substitution over the chunk: both must find exactly
+    the lines the character-by-character rules (quote_reason) reject."""
+    import numpy as np
+
+    from loyalty.csv_records import _badly_quoted_lines, quote_reason
+
+    rng = random.Random(11)
+    lines = [
+        "".join(rng.choice('ab,"" ') for _ in range(rng.randint(1, 10))).encode()
+        if rng.random() < share_with_quotes
+        else b"1,x,3"
+        for _ in range(4000)
+    ]
+    chunk = b"\n".join(lines) + b"\n"
+    arr = np.frombuffer(chunk, np.uint8)
+    expected = {i for i, line in enumerate(lines) if b'"' in line and quote_reason(line) is not None}
+    assert expected and _badly_quoted_lines(chunk, arr, arr == 0x0A) == expected
