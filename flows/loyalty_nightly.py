@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from loyalty import config, nightly
-from loyalty.build import BuildLocked, build_lock, build_path, model_warnings
+from loyalty.build import BuildLocked, build_lock, model_warnings
 from loyalty.nightly import LandingNotReady, Plan
 
 # LOYALTY_RETRIES, LOYALTY_RETRY_DELAY_SECONDS, LOYALTY_LANDING_SETTLE_SECONDS (checked: `loyalty run` and
@@ -107,15 +107,7 @@ def generate_docs(settings: config.Settings, plan: Plan):  # noqa: ANN201
 @task(name="report", cache_policy=NO_CACHE)
 def report(settings: config.Settings, plan: Plan, validation, staged_docs, night: nightly.Night):  # noqa: ANN001, ANN201
     """The night's report, read from the build copy: it is published with the warehouse."""
-    return nightly.published_report(
-        settings,
-        plan,
-        validation,
-        night.started,
-        night.steps,
-        database=build_path(settings.warehouse),
-        docs=staged_docs is not None,
-    )
+    return night.final_report(plan, validation, staged_docs)
 
 
 @task(name="publish", cache_policy=NO_CACHE)

@@ -165,14 +165,7 @@ def _landing_dir(settings: Settings) -> Path:
 def clean_up_after_a_dead_night(settings: Settings) -> None:
     """Remove what an earlier night left in the work folder if it failed or was killed: the build copy, its WAL,
     the landing files and staged docs. The published warehouse is never touched."""
-    target = build_path(settings.warehouse)
-    for stale in (
-        target,
-        target.with_name(target.name + ".wal"),
-        target.with_name(target.name + ".copying"),
-        _work_dir(settings) / "docs_index.html",
-    ):
-        stale.unlink(missing_ok=True)
+    free_build_space(settings)
     discard_landing_files(_landing_dir(settings))
 
 
@@ -682,6 +675,18 @@ class Night:
         with self.step(name):
             return function(*args, **kwargs)
 
+    def final_report(self, plan: Plan, validation: ValidationResult | None, staged_docs: Path | None) -> NightReport:
+        """The night's report, read from the build copy: it is published with the warehouse."""
+        return published_report(
+            self.settings,
+            plan,
+            validation,
+            self.started,
+            self.steps,
+            database=build_path(self.settings.warehouse),
+            docs=staged_docs is not None,
+        )
+
     def publish(self, staged_docs: Path | None, report: NightReport) -> None:
         """Publish the build copy, the docs and the night's report (``publish``), the running record replaced."""
         report.killed_nights = self.killed_nights
@@ -784,17 +789,7 @@ def run_night(
                 night.timed("dbt_build", dbt_build, settings, plan, quiet=quiet, dbt_tests=dbt_tests)
                 validation = night.timed("validate", validate_copy, settings) if validate else None
                 staged_docs = night.timed("docs", generate_docs, settings, plan) if docs else None
-                report = night.timed(
-                    "report",
-                    published_report,
-                    settings,
-                    plan,
-                    validation,
-                    night.started,
-                    night.steps,
-                    database=build_path(settings.warehouse),
-                    docs=staged_docs is not None,
-                )
+                report = night.timed("report", night.final_report, plan, validation, staged_docs)
                 # the warehouse, the docs, the report (replacing the running record), before the lock goes
                 night.timed("publish", night.publish, staged_docs, report)
             except BaseException as exc:
