@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -163,16 +164,24 @@ def _whole_number(text: str, env_name: str, what: str, low: int, high: int | Non
     return value
 
 
-def _seconds(text: str | None, env_name: str, default: float) -> float:
+def _real_number(
+    text: str | None, env_name: str, default: float, accepted: Callable[[float], bool], what: str
+) -> float:
+    """``text`` as a number ``accepted`` takes (``default`` when unset); else one line saying ``what`` it must be."""
     if text is None:
         return default
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not (math.isfinite(value) and value >= 0):
-        raise LoyaltyError(f"{env_name}: {text!r} is not a number of seconds (0 or more, e.g. 30 or 2.5)")
+        value = math.nan
+    if not accepted(value):
+        raise LoyaltyError(f"{env_name}: {text!r} is not {what}")
     return value
+
+
+def _seconds(text: str | None, env_name: str, default: float) -> float:
+    accepted = lambda v: math.isfinite(v) and v >= 0  # noqa: E731
+    return _real_number(text, env_name, default, accepted, "a number of seconds (0 or more, e.g. 30 or 2.5)")
 
 
 @cache
@@ -186,15 +195,7 @@ def duckdb_timezones() -> frozenset[str]:
 
 
 def _fraction(text: str | None, env_name: str, default: float) -> float:
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise LoyaltyError(f"{env_name}: {text!r} is not a fraction from 0 to 1 (e.g. 0.05 for 5 %)")
-    return value
+    return _real_number(text, env_name, default, lambda v: 0 <= v <= 1, "a fraction from 0 to 1 (e.g. 0.05 for 5 %)")
 
 
 def resolve_thresholds(

@@ -150,22 +150,22 @@ def _line_starts(lf: np.ndarray) -> np.ndarray:
     return np.concatenate(([0], np.flatnonzero(lf[:-1]) + 1))
 
 
-def _badly_quoted_lines(chunk: bytes, arr: np.ndarray, lf: np.ndarray) -> set[int]:
+def _line(chunk: bytes, starts: np.ndarray, index: int) -> bytes:
+    """Line ``index`` of the chunk without its LF or CRLF end."""
+    stop = int(starts[index + 1]) - 1 if index + 1 < len(starts) else len(chunk)
+    return chunk[int(starts[index]) : stop].removesuffix(b"\n").removesuffix(b"\r")
+
+
+def _badly_quoted_lines(chunk: bytes, arr: np.ndarray, starts: np.ndarray) -> set[int]:
     """Indexes of the chunk's lines whose quotes break the contract. A few lines with quotes are matched one by one;
     when many lines have quotes (a writer that quotes every field), one substitution removes every well-quoted
     line, and what is left are the others."""
-    starts = _line_starts(lf)
     with_quotes = np.unique(np.searchsorted(starts, np.flatnonzero(arr == 0x22), side="right") - 1)
     if len(with_quotes) > len(starts) // 20:
         rest = np.frombuffer(_WELL_QUOTED_LINES.sub(b"", chunk), np.uint8)
         rest_lf = np.flatnonzero(rest == 0x0A)
         return set(np.searchsorted(rest_lf, np.flatnonzero(rest != 0x0A), side="left").tolist())
-    bad = set()
-    for index in with_quotes.tolist():
-        stop = int(starts[index + 1]) - 1 if index + 1 < len(starts) else len(chunk)
-        if not _WELL_QUOTED.fullmatch(chunk[int(starts[index]) : stop].removesuffix(b"\n").removesuffix(b"\r")):
-            bad.add(index)
-    return bad
+    return {index for index in with_quotes.tolist() if not _WELL_QUOTED.fullmatch(_line(chunk, starts, index))}
 
 
 def scan_csv(path: Path) -> CsvScan:
@@ -202,15 +202,14 @@ def scan_csv(path: Path) -> CsvScan:
         # the header is no record (an empty first line is counted among the empty lines)
         scan.records += lines - empty - (first and bool(header))
 
-        has_nul = b"\0" in chunk
-        quoted: set[int] = set()  # indexes (in the chunk) of lines whose quotes break the contract
-        if b'"' in chunk:
-            quoted = _badly_quoted_lines(chunk, arr, lf)
+        has_nul, has_quote = b"\0" in chunk, b'"' in chunk
         invalid = _undecodable_positions(chunk)
-        if not (stray_cr or has_nul or quoted or invalid):
+        if not (stray_cr or has_nul or has_quote or invalid):
             line_number += lines
             continue
         starts = _line_starts(lf)
+        # indexes (in the chunk) of lines whose quotes break the contract
+        quoted = _badly_quoted_lines(chunk, arr, starts) if has_quote else set()
         controls = np.zeros(0, dtype=np.int64)
         if stray_cr or has_nul:
             stray = arr == 0x0D
@@ -222,9 +221,7 @@ def scan_csv(path: Path) -> CsvScan:
         for index in sorted(quoted | control_lines | bad_encoding):
             if first and index == 0:
                 continue  # the header: checked by the landing check
-            start = int(starts[index])
-            stop = int(starts[index + 1]) - 1 if index + 1 < len(starts) else len(chunk)
-            line = chunk[start:stop].removesuffix(b"\n").removesuffix(b"\r")
+            line = _line(chunk, starts, index)
             if not line:
                 continue
             if index in bad_encoding:
@@ -247,6 +244,4 @@ def write_clean_copy(path: Path, scan: CsvScan, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with path.open("rb") as source, target.open("wb") as out:
         for number, line in enumerate(source, start=1):
-            body = line[:-1] if line.endswith(b"\n") else line
-            body = body[:-1] if body.endswith(b"\r") else body
-            out.write(b"\n" if number in bad else body + b"\n")
+            out.write(b"\n" if number in bad else line.removesuffix(b"\n").removesuffix(b"\r") + b"\n")

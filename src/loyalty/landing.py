@@ -34,6 +34,7 @@ import tempfile
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -228,8 +229,8 @@ def _header_names(path: Path, scan: CsvScan | None) -> tuple[str, ...]:
         raise LoyaltyError(f"{path}: cannot be read as {path.suffix[1:].upper()} ({_first_line_error(exc)})") from None
     except UnicodeDecodeError:
         raise LoyaltyError(f"{path}: the header line is not valid UTF-8") from None
-    if quote_reason(scan.header) is not None:
-        raise LoyaltyError(f"{path}: the header line has a broken quote ({quote_reason(scan.header)})")
+    if (broken := quote_reason(scan.header)) is not None:
+        raise LoyaltyError(f"{path}: the header line has a broken quote ({broken})")
     if "\r" in text or "\0" in text:
         raise LoyaltyError(f"{path}: the header line holds a carriage return or NUL byte")
     return tuple(next(csv.reader([text]), []))
@@ -280,14 +281,10 @@ def sql_column_names(entity: Entity, names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(result)
 
 
-_KEYWORDS: set[str] = set()
-
-
-def _keywords() -> set[str]:
-    if not _KEYWORDS:
-        with duckdb.connect() as con:
-            _KEYWORDS.update(row[0] for row in con.execute("select keyword_name from duckdb_keywords()").fetchall())
-    return _KEYWORDS
+@cache
+def _keywords() -> frozenset[str]:
+    with duckdb.connect() as con:
+        return frozenset(row[0] for row in con.execute("select keyword_name from duckdb_keywords()").fetchall())
 
 
 def _record_text(text: str | None) -> str | None:

@@ -137,7 +137,7 @@ def test_both_ways_of_finding_badly_quoted_lines_agree_with_the_line_by_line_rul
     the lines the character-by-character rules (quote_reason) reject."""
     import numpy as np
 
-    from loyalty.csv_records import _badly_quoted_lines, quote_reason
+    from loyalty.csv_records import _badly_quoted_lines, _line_starts, quote_reason
 
     rng = random.Random(11)
     lines = [
@@ -149,4 +149,4 @@ def test_both_ways_of_finding_badly_quoted_lines_agree_with_the_line_by_line_rul
     chunk = b"\n".join(lines) + b"\n"
     arr = np.frombuffer(chunk, np.uint8)
     expected = {i for i, line in enumerate(lines) if b'"' in line and quote_reason(line) is not None}
-    assert expected and _badly_quoted_lines(chunk, arr, arr == 0x0A) == expected
+    assert expected and _badly_quoted_lines(chunk, arr, _line_starts(arr == 0x0A)) == expected
