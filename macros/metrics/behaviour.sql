@@ -1,4 +1,4 @@
-{#- Behavioural metric definitions (../shared/spec/metrics.md, building blocks and behavioural metrics). Each
+{#- Behavioural metric definitions (docs/metrics.md, building blocks and behavioural metrics). Each
     formula is written once here and used by every mart that reports it. Ratios are null when the denominator is
     0 (undefined, not 0). -#}
 
@@ -27,7 +27,7 @@
     {{ safe_ratio(repeat_customers, customers) }}
 {%- endmacro %}
 
-{#- Upsell rate (the spec's seed definition, can exceed 1): customers who bought 2+ product types / customers who
+{#- Upsell rate (docs/metrics.md; can exceed 1): customers who bought 2+ product types / customers who
     bought exactly one. -#}
 {% macro upsell_rate(multi_type_customers, single_type_customers) -%}
     {{ safe_ratio(multi_type_customers, single_type_customers) }}

@@ -6,7 +6,7 @@
     cast(round(({{ amount }}) * ({{ exchange_rate }}), 2) as decimal(18, 2))
 {%- endmacro %}
 
-{#- Gross revenue of an order line: quantity * unit_price - discount_amount (metrics spec, building blocks). -#}
+{#- Gross revenue of an order line: quantity * unit_price - discount_amount (docs/metrics.md, building blocks). -#}
 {% macro line_gross_revenue(quantity, unit_price, discount_amount) -%}
     ({{ quantity }} * {{ unit_price }} - {{ discount_amount }})
 {%- endmacro %}

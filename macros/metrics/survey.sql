@@ -1,4 +1,4 @@
-{#- Survey metric definitions (../shared/spec/metrics.md, survey metrics). -#}
+{#- Survey metric definitions (docs/metrics.md, survey metrics). -#}
 
 {#- NPS category of a 0-10 recommend score: 9-10 promoter, 7-8 passive, 0-6 detractor. Scores outside 0-10 are
     quarantined in staging and never reach this macro; anything else would give null, never a clipped value. -#}

@@ -1,5 +1,5 @@
 -- One row per customer (a valid order on or before the as-of date): the history the predictive models fit on
--- (metrics spec, predictive metrics). Purchases on the same calendar day (reporting timezone) are ONE
+-- (docs/metrics.md, predictive metrics). Purchases on the same calendar day (reporting timezone) are ONE
 -- transaction; the first transaction-day is not counted. x = repeat transaction-days, t_x = days from the first
 -- to the last transaction-day, T = days from the first transaction-day to the as-of date, in the time unit of
 -- var clv_time_unit (week = days / 7). The spend model uses the mean net revenue per repeat transaction-day.

@@ -1,6 +1,6 @@
 {{ config(materialized='view') }}
 -- Orders with their reporting-timezone dates, the as-of rule and the exchange rate into the reporting currency.
--- A valid order is completed and placed on or before the as-of date (metrics spec, building blocks). The rate is
+-- A valid order is completed and placed on or before the as-of date (docs/metrics.md, building blocks). The rate is
 -- the one in force on the order's date (1 for an order in the reporting currency, on any date); the order's lines
 -- and refunds are converted at the same rate, so a full refund nets an order to exactly zero. Staging holds back
 -- an order in another currency dated when either rate is missing (no_exchange_rate_on_date), so every order here

@@ -1,7 +1,7 @@
 """Prefect settings the project sets itself, so a nightly run works on a small machine without the user setting
-anything (see ../shared/notes/environment.md): the project's own PREFECT_HOME (its SQLite database and logs stay in
-the project, ignored by git), a start-up timeout long enough for the ephemeral API server on 2 cores, and no
-telemetry. A variable the user has set wins.
+anything (see DECISIONS.md, "Nightly flow and publication"): the project's own PREFECT_HOME (its SQLite database
+and logs stay in the project, ignored by git), a start-up timeout long enough for the ephemeral API server on 2
+cores, and no telemetry. A variable the user has set wins.
 
 Import this module (``prefect_environment()``) before the first ``import prefect``.
 """

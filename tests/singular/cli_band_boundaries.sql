@@ -1,4 +1,4 @@
--- The CLI band boundaries of the metrics spec, including 75 (unreachable with whole-number scores, but the band
+-- The CLI band boundaries of docs/metrics.md, including 75 (unreachable with whole-number scores, but the band
 -- definition must still put it in above_average). Returns the cases where the macro disagrees.
 with cases (cli, expected_band) as (
     values

@@ -1,4 +1,4 @@
--- Every valid recommend score and its NPS category (metrics spec). Returns the scores the macro gets wrong.
+-- Every valid recommend score and its NPS category (docs/metrics.md). Returns the scores the macro gets wrong.
 with cases (score, expected_category) as (
     values
         (0, 'detractor'), (1, 'detractor'), (2, 'detractor'), (3, 'detractor'), (4, 'detractor'),

@@ -1,4 +1,4 @@
--- The NPS and its 95 % margin of error (metrics spec) on hand-computed cases. 2 promoters, 1 detractor of 5:
+-- The NPS and its 95 % margin of error (docs/metrics.md) on hand-computed cases. 2 promoters, 1 detractor of 5:
 -- NPS 20, P = 0.4, D = 0.2 -> 196 x sqrt((0.6 - 0.04) / 5) = 196 x sqrt(0.112) = 65.5941460803. 1 promoter and 1
 -- detractor of 2: NPS 0, 196 x sqrt(1 / 2) = 138.5929291126. All 4 promoters: NPS 100, margin 0. No responses:
 -- both null. Returns the cases where the macros disagree.

@@ -1,5 +1,5 @@
 -- One row per customer: RFM scores, the at-risk and churned flags, and one lifecycle stage with the rule that put
--- the customer there (metrics spec, lifecycle stage). RFM scores are quintiles 1-5 by cume_dist, so customers
+-- the customer there (docs/metrics.md, lifecycle stage). RFM scores are quintiles 1-5 by cume_dist, so customers
 -- with equal values share a score: R on days since the last order (recent = 5), F on valid orders, M on net
 -- revenue (historical CLV).
 with customers as (

@@ -1,4 +1,4 @@
--- One row per survey response with its NPS category and Customer Loyalty Index (metrics spec, survey metrics).
+-- One row per survey response with its NPS category and Customer Loyalty Index (docs/metrics.md, survey metrics).
 -- category_monthly_spend is converted into the reporting currency at the rate in force on the response date (a
 -- spend in the reporting currency needs no rate; staging holds back a spend without one).
 with responses as (
