@@ -33,13 +33,13 @@ _GX_IMAGE = re.compile(
     r"https://great-expectations-web-assets\.s3\.us-east-2\.amazonaws\.com/(?:logo-long|full_logo_dark)\.png"
     r"(?:\?[^\"'()\s]*)?"
 )
+# A reference to the site's own static/ folder. GX 1.24 computes the favicon's one level too short on validation
+# pages (a 404 online too); every such reference is made relative to the site's root again.
+_STATIC = re.compile(r"(?<=[\"'(])(?:\./|(?:\.\./)+)static/")
 _TAG = re.compile(r"<(?:script|link)\b[^>]*>", re.IGNORECASE)
 # Subresource integrity needs a CORS fetch, which a page opened as a file cannot make; the vendored files' hashes
 # are checked against GX's templates by the tests instead.
 _INTEGRITY = re.compile(r"\s+(?:integrity|crossorigin)=\"[^\"]*\"", re.IGNORECASE)
-_LINK = re.compile(r"<a\b[^>]*>", re.IGNORECASE)
-_SVG_NAMESPACE = re.compile(r"xmlns=(['\"])http://www\.w3\.org/2000/svg\1")
-_EXTERNAL = re.compile(r"https?://[^\s\"'<>()]+|(?<=[\"'(])//[^\s\"'<>()/]+[^\s\"'<>()]*", re.IGNORECASE)
 
 
 @cache
@@ -54,13 +54,6 @@ def cdn_assets(assets_dir: Path = ASSETS_DIR) -> dict[str, str]:
     return assets
 
 
-def external_references(html: str) -> list[str]:
-    """The addresses on other hosts that a page loads (scripts, styles, images, fonts, frames...): every http(s)
-    or protocol-relative URL except the targets of ``<a href>`` links and SVG's namespace name in inline images."""
-    html = _SVG_NAMESPACE.sub("", _LINK.sub("<a>", html))
-    return _EXTERNAL.findall(html)
-
-
 def _rewrite(html: str, root: str, assets: dict[str, str]) -> str:
     def tag(match: re.Match[str]) -> str:
         text = match.group(0)
@@ -71,7 +64,7 @@ def _rewrite(html: str, root: str, assets: dict[str, str]) -> str:
                     text = _INTEGRITY.sub("", text)
         return text
 
-    html = _TAG.sub(tag, html)
+    html = _STATIC.sub(f"{root}/static/", _TAG.sub(tag, html))
     return _GX_IMAGE.sub(f"{root}/static/images/logo-long.png", html)
 
 
