@@ -158,6 +158,8 @@ def test_a_scheduled_night_runs_to_completed_and_publishes(tmp_path: Path) -> No
         assert expected_start > serve_started_at
         assert [d["name"] for d in deployments] == ["loyalty-nightly"]  # type: ignore[union-attr]
         assert completed["deployment_id"] == deployments[0]["id"]  # type: ignore[index]
+        (schedule,) = deployments[0]["schedules"]  # type: ignore[index]
+        assert schedule["schedule"]["cron"] == "* * * * *" and schedule["schedule"]["timezone"] in (None, "UTC")
         assert completed["parameters"] == {"raw_dir": str(DEFAULT_RAW_DIR), "warehouse": str(warehouse)}
         assert "loyalty_nightly_flow" not in serve_log.read_text()
 
@@ -171,3 +173,28 @@ def test_a_scheduled_night_runs_to_completed_and_publishes(tmp_path: Path) -> No
         f" {run_completed - server_up:.1f} s after `loyalty serve` started (slot {expected_start:%H:%M:%S}),"
         f" test {time.monotonic() - started:.1f} s"
     )
+
+
+def test_the_served_flow_unpickles_where_its_module_cannot_be_imported(tmp_path: Path) -> None:
+    """What the runner sends its spawned process: the flow pickled with cloudpickle. It must load in an interpreter
+    that cannot import the flow module by name, with the flow, its failure hooks and its tasks sharing one copy of
+    the module's globals (the hook finds the night the flow recorded in _NIGHTS)."""
+    import cloudpickle
+
+    from loyalty.orchestration import load_flow_module
+
+    pickled = tmp_path / "flow.pickle"
+    pickled.write_bytes(cloudpickle.dumps(load_flow_module().loyalty_nightly))
+    code = (
+        "import pickle, sys; flow = pickle.loads(open(sys.argv[1], 'rb').read()); g = flow.fn.__globals__; "
+        "hooks = flow.on_failure_hooks + flow.on_crashed_hooks; "
+        "print('loyalty_nightly_flow' in sys.modules, flow.name, len(hooks), "
+        "all(h.__globals__ is g for h in hooks), g['acquire_build_lock'].fn.__globals__ is g, "
+        "g['_NIGHTS'] is hooks[0].__globals__['_NIGHTS'])"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(pickled)], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["False", "loyalty-nightly", "2", "True", "True", "True"]
