@@ -13,7 +13,7 @@ help:
 	@echo "make lint            ruff on the Python package, flows, benchmarks and tests"
 	@echo "make bench           the benchmark (BENCH_CUSTOMERS=1000000; BENCH_ARGS=--quick for a small run)"
 	@echo "make prefect-server  a Prefect server for scheduled runs (http://127.0.0.1:4200)"
-	@echo "make serve           serve the nightly flow on a cron schedule (CRON='0 2 * * *'; needs the server)"
+	@echo "make serve           serve the nightly flow on a cron schedule in UTC (CRON='0 2 * * *'; needs the server)"
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -144,7 +144,7 @@ def _serve(args: argparse.Namespace) -> int:
             "loyalty serve needs a Prefect server: start one with `make prefect-server` (or `.venv/bin/prefect server"
             " start`) and set PREFECT_API_URL=http://127.0.0.1:4200/api (README, Nightly runs)"
         )
-    print(f"serving loyalty-nightly on the cron schedule {args.cron!r} (server time); Ctrl-C stops")
+    print(f"serving loyalty-nightly on the cron schedule {args.cron!r} (UTC); Ctrl-C stops")
     module.loyalty_nightly.serve(
         name="loyalty-nightly",
         cron=args.cron,

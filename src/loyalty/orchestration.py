@@ -37,7 +37,15 @@ def prefect_environment() -> None:
 
 
 def load_flow_module() -> ModuleType:
-    """flows/loyalty_nightly.py, the Prefect flow (orchestration only; the steps are in loyalty.nightly)."""
+    """flows/loyalty_nightly.py, the Prefect flow (orchestration only; the steps are in loyalty.nightly).
+
+    Loaded from its file under a name of its own, which no other interpreter can import; so its functions are
+    pickled by value (cloudpickle), not by that name. A served flow needs it: Prefect's runner starts each run in
+    a new interpreter (multiprocessing "spawn") and sends it the flow pickled with cloudpickle. By reference, the
+    run crashes at start (``No module named 'loyalty_nightly_flow'``); and even were the module importable there,
+    the flow's function would still go by value (its name in the module is the Flow object, not the function)
+    while the failure hook went by reference, each with its own ``_NIGHTS``. By value, all of them share one copy
+    of the module's globals, as they do in this interpreter."""
     prefect_environment()
     name = "loyalty_nightly_flow"
     if name in sys.modules:
@@ -47,4 +55,7 @@ def load_flow_module() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    import cloudpickle  # Prefect's own dependency, the pickler of its runner
+
+    cloudpickle.register_pickle_by_value(module)
     return module
