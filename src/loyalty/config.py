@@ -26,6 +26,10 @@ DEFAULT_RAW_DIR = PROJECT_DIR / "data" / "default"
 DEFAULT_WAREHOUSE = PROJECT_DIR / "warehouse" / "loyalty.duckdb"
 EXCHANGE_RATES_SEED = PROJECT_DIR / "seeds" / "exchange_rates.csv"
 MANIFEST_NAME = "manifest.json"
+# The oldest DuckDB release that must read the published file: DuckDB 2.0 writes storage version 69, which DuckDB
+# 1.x refuses ("can only read versions between 64 and 68"), and many BI drivers bundle 1.x. v1.4.0 (storage
+# version 67) is the 1.4 LTS line's format and holds everything the warehouse stores; 1.4 and 1.5 clients read it.
+DEFAULT_STORAGE_COMPATIBILITY_VERSION = "v1.4.0"
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class Settings:
     extra_dbt_vars: dict[str, object] = field(default_factory=dict)
     # the public id of the email hash key (loyalty.email_hashing): a new key means new hashes, so a full rebuild
     email_key_id: str = ""
+    # the DuckDB storage format the warehouse file is written in (LOYALTY_STORAGE_COMPATIBILITY_VERSION)
+    storage_compatibility_version: str = DEFAULT_STORAGE_COMPATIBILITY_VERSION
 
     def dbt_vars(self) -> dict[str, object]:
         return {
@@ -182,6 +188,28 @@ def _real_number(
 def _seconds(text: str | None, env_name: str, default: float) -> float:
     accepted = lambda v: math.isfinite(v) and v >= 0  # noqa: E731
     return _real_number(text, env_name, default, accepted, "a number of seconds (0 or more, e.g. 30 or 2.5)")
+
+
+def _storage_compatibility_version(text: str | None) -> str:
+    """``text`` if DuckDB takes it as its ``storage_compatibility_version`` and it is v1.0.0 or later (DuckDB writes
+    no older format: an older release would still give a file that only DuckDB 1.0 and later read)."""
+    import duckdb
+
+    if text is None:
+        return DEFAULT_STORAGE_COMPATIBILITY_VERSION
+    bad = (
+        f"LOYALTY_STORAGE_COMPATIBILITY_VERSION: {text!r} is not a DuckDB storage version (use a DuckDB release"
+        f" from v1.0.0 to v{duckdb.__version__}, e.g. {DEFAULT_STORAGE_COMPATIBILITY_VERSION} for DuckDB 1.4 and"
+        " later clients, or latest)"
+    )
+    if text != "latest" and re.fullmatch(r"v[1-9][0-9]*\.[0-9]+\.[0-9]+", text) is None:
+        raise LoyaltyError(bad)
+    try:
+        with duckdb.connect(config={"storage_compatibility_version": text}):
+            pass
+    except duckdb.Error:  # a release this DuckDB does not know (a typo, or newer than itself)
+        raise LoyaltyError(bad) from None
+    return text
 
 
 @cache
@@ -311,6 +339,7 @@ SETTING_VARIABLES = (
     "LOYALTY_RETRIES",
     "LOYALTY_RETRY_DELAY_SECONDS",
     "LOYALTY_LANDING_SETTLE_SECONDS",
+    "LOYALTY_STORAGE_COMPATIBILITY_VERSION",
     email_hashing.KEY_ENV,
     email_hashing.KEY_FILE_ENV,
 )
@@ -423,4 +452,7 @@ def resolve(
         thresholds=thresholds if thresholds is not None else resolve_thresholds(),
         extra_dbt_vars=_extra_dbt_vars(),
         email_key_id=email_hashing.key_id(email_hashing.load_key()),
+        storage_compatibility_version=_storage_compatibility_version(
+            _pick(None, "LOYALTY_STORAGE_COMPATIBILITY_VERSION")
+        ),
     )
