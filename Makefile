@@ -25,9 +25,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-$(CLIENTS_STAMP): tests/clients/requirements.txt
+$(CLIENTS_STAMP): tests/clients/requirements.txt tests/clients/oldest.txt
 	rm -rf $(CLIENTS) && $(PYTHON) -m venv $(CLIENTS)
 	$(CLIENTS)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+	$(CLIENTS)/bin/python -m pip install --quiet --disable-pip-version-check --target $(CLIENTS)/oldest \
+		-r tests/clients/oldest.txt
 	touch $(CLIENTS_STAMP)
 
 run: $(STAMP)

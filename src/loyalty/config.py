@@ -26,10 +26,11 @@ DEFAULT_RAW_DIR = PROJECT_DIR / "data" / "default"
 DEFAULT_WAREHOUSE = PROJECT_DIR / "warehouse" / "loyalty.duckdb"
 EXCHANGE_RATES_SEED = PROJECT_DIR / "seeds" / "exchange_rates.csv"
 MANIFEST_NAME = "manifest.json"
-# The oldest DuckDB release that must read the published file: DuckDB 2.0 writes storage version 69, which DuckDB
-# 1.x refuses ("can only read versions between 64 and 68"), and many BI drivers bundle 1.x. v1.4.0 (storage
-# version 67) is the 1.4 LTS line's format and holds everything the warehouse stores; 1.4 and 1.5 clients read it.
-DEFAULT_STORAGE_COMPATIBILITY_VERSION = "v1.4.0"
+# The oldest DuckDB release that must read the published file: DuckDB 2.0's own format (storage version 69) is
+# refused by every DuckDB 1.x, and BI drivers bundle 1.x releases, some as old as 1.0. v1.0.0 (storage version 64,
+# the oldest DuckDB 2.0 writes) holds everything the warehouse stores, DuckDB 1.0 to 1.5 read every table and view
+# of it as 2.0 does (tests/python/test_duckdb1_clients.py), and it costs nothing measurable.
+DEFAULT_STORAGE_COMPATIBILITY_VERSION = "v1.0.0"
 
 
 @dataclass(frozen=True)
@@ -199,8 +200,8 @@ def _storage_compatibility_version(text: str | None) -> str:
         return DEFAULT_STORAGE_COMPATIBILITY_VERSION
     bad = (
         f"LOYALTY_STORAGE_COMPATIBILITY_VERSION: {text!r} is not a DuckDB storage version (use a DuckDB release"
-        f" from v1.0.0 to v{duckdb.__version__}, e.g. {DEFAULT_STORAGE_COMPATIBILITY_VERSION} for DuckDB 1.4 and"
-        " later clients, or latest)"
+        f" from v1.0.0 to v{duckdb.__version__}, e.g. v1.0.0 (read by DuckDB 1.0 and later), v1.4.0 (1.4 and later)"
+        " or latest)"
     )
     if text != "latest" and re.fullmatch(r"v[1-9][0-9]*\.[0-9]+\.[0-9]+", text) is None:
         raise LoyaltyError(bad)

@@ -1,13 +1,15 @@
 """The published warehouse opens in DuckDB 1.x clients, as BI tools bundle them (DBeaver's JDBC driver, Metabase's
 driver, Evidence's @duckdb/node-api, notebooks): the project builds with DuckDB 2.0, whose own storage format 1.x
-refuses, so the night writes the format LOYALTY_STORAGE_COMPATIBILITY_VERSION names (default v1.4.0).
+refuses, so the night writes the format LOYALTY_STORAGE_COMPATIBILITY_VERSION names (default v1.0.0).
 
-The clients are real: DuckDB 1.4.5 (Python) and the DuckDB 1.5.6 CLI in the tool environment ``.venv-clients``
-(tests/clients/requirements.txt), which ``make test`` creates. Without it these tests fail: they never skip."""
+The clients are real: DuckDB 1.0.0 and 1.4.5 (Python) and the DuckDB 1.5.6 CLI in the tool environment
+``.venv-clients`` (tests/clients/requirements.txt and oldest.txt), which ``make test`` creates. Without it these
+tests fail: they never skip."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -25,13 +27,14 @@ from loyalty.errors import LoyaltyError
 from loyalty.nightly import build_fingerprint, plan_night, publish, run_night, storage_format
 
 CLIENTS = PROJECT_DIR / ".venv-clients" / "bin"
+OLDEST = PROJECT_DIR / ".venv-clients" / "oldest"  # DuckDB 1.0.0, on PYTHONPATH before the environment's 1.4.5
 READER = PROJECT_DIR / "tests" / "clients" / "read_warehouse.py"
 MIN_VOLUME = config.Thresholds(min_night_volume=0.0)  # 1,500 customers: a quiet day is noise, not a broken feed
 
 
 def client(name: str) -> Path:
     path = CLIENTS / name
-    if not path.is_file():
+    if not path.is_file() or not (OLDEST / "duckdb").is_dir():
         pytest.fail(
             f"no DuckDB 1.x client at {path}: `make test` creates it (`make .venv-clients/.installed` alone),"
             " from tests/clients/requirements.txt"
@@ -39,9 +42,17 @@ def client(name: str) -> Path:
     return path
 
 
-def read_with(python: Path | str, warehouse: Path) -> dict:
-    """Every table and view of ``warehouse``, every row, read by the DuckDB of ``python`` (READER's JSON)."""
-    result = subprocess.run([str(python), str(READER), str(warehouse)], capture_output=True, text=True)
+def run_reader(python: Path | str, database: Path, *, oldest: bool = False) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if oldest:
+        env["PYTHONPATH"] = str(OLDEST)
+    return subprocess.run([str(python), str(READER), str(database)], capture_output=True, text=True, env=env)
+
+
+def read_with(python: Path | str, warehouse: Path, *, oldest: bool = False) -> dict:
+    """Every table and view of ``warehouse``, every row, read by the DuckDB of ``python`` (READER's JSON); with
+    ``oldest``, by DuckDB 1.0.0."""
+    result = run_reader(python, warehouse, oldest=oldest)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
 
@@ -64,34 +75,36 @@ def two_nights(nights: list[Path], tmp_path_factory: pytest.TempPathFactory) -> 
         settings = config.resolve(
             raw_dir=str(nights[night]), warehouse=str(warehouse), as_of=as_of(night), thresholds=MIN_VOLUME
         )
-        assert settings.storage_compatibility_version == "v1.4.0"  # the default
+        assert settings.storage_compatibility_version == "v1.0.0"  # the default
         _, _, plan = run_night(settings, quiet=True, docs=False, dbt_tests=False)
         modes.append(plan.mode)
         formats.append(storage_format(warehouse))
     return warehouse, modes, formats
 
 
-def test_every_night_publishes_the_v1_4_storage_format(two_nights: tuple[Path, list[str], list[str]]) -> None:
+def test_every_night_publishes_the_v1_0_storage_format(two_nights: tuple[Path, list[str], list[str]]) -> None:
     warehouse, modes, formats = two_nights
     assert modes == ["full", "incremental"]
-    assert formats == ["v1.4.0+", "v1.4.0+"]
-    assert header_version(warehouse) == 67  # DuckDB 1.4's storage version; DuckDB 2.0's own writes 999
+    assert formats == ["v1.0.0+", "v1.0.0+"]
+    assert header_version(warehouse) == 64  # DuckDB 1.0's storage version; DuckDB 2.0's own format writes 999
 
 
-def test_duckdb_1_4_and_1_5_read_every_table_and_view_as_duckdb_2_does(
+def test_duckdb_1_0_1_4_and_1_5_read_every_table_and_view_as_duckdb_2_does(
     two_nights: tuple[Path, list[str], list[str]],
 ) -> None:
     """Every mart, audit table and the rest, row for row: the same row counts and the same rows (a digest of them)
     as the project's DuckDB 2.0 reads."""
     warehouse, _, _ = two_nights
     own = read_with(sys.executable, warehouse)
-    old = read_with(client("python"), warehouse)
-    assert own["duckdb"].startswith("2.") and old["duckdb"] == "1.4.5"
-    assert old["storage_format"] == "v1.4.0+"
+    lts = read_with(client("python"), warehouse)
+    oldest = read_with(client("python"), warehouse, oldest=True)
+    assert own["duckdb"].startswith("2.") and lts["duckdb"] == "1.4.5" and oldest["duckdb"] == "1.0.0"
+    assert lts["storage_format"] == "v1.0.0+"
     marts = {name for name in own["relations"] if name.startswith("marts.")}
     audit = {name for name in own["relations"] if name.startswith("audit.")}
     assert len(marts) >= 20 and {"audit.build_info", "audit.quarantined_rows", "audit.raw_reconciliation"} <= audit
-    assert old["relations"] == own["relations"]
+    assert lts["relations"] == own["relations"]
+    assert oldest["relations"] == own["relations"]
     assert own["relations"]["marts.customer_lifetime_value"][0] > 1000  # the shop's customers, not an empty table
 
     # the DuckDB 1.5.6 CLI, as the README tells a person to run it
@@ -107,17 +120,26 @@ def test_duckdb_1_4_and_1_5_read_every_table_and_view_as_duckdb_2_does(
     assert json.loads(result.stdout) == [{"n": own["relations"]["marts.fct_orders"][0]}]
 
 
-def test_a_duckdb_1_client_refuses_duckdb_2s_own_format(tmp_path: Path) -> None:
-    """What the setting prevents (and that the client above really checks the format): a file DuckDB 2.0 writes in
-    its own format is refused by DuckDB 1.4."""
-    newest = tmp_path / "newest.duckdb"
-    with duckdb.connect(str(newest)) as con:
-        con.execute("create table t as select 1 as a")
-    assert storage_format(newest) == "v2.0.0+"
-    result = subprocess.run([str(client("python")), str(READER), str(newest)], capture_output=True, text=True)
-    assert result.returncode != 0
-    assert re.search(r"IO Error: Trying to read a database file with version number \d+, but we can only read"
-                     r" versions between 64 and 67", result.stderr), result.stderr[-2000:]  # fmt: skip
+def test_duckdb_1_clients_refuse_newer_formats(tmp_path: Path) -> None:
+    """What the setting prevents (and that the clients above really check the format): DuckDB 1.4 refuses a file in
+    DuckDB 2.0's own format, DuckDB 1.0 one in 1.4's (why the default is v1.0.0)."""
+    refused = {}
+    for version, oldest in (("latest", False), ("v1.4.0", True)):
+        database = tmp_path / f"{version}.duckdb"
+        with duckdb.connect(str(database), config={"storage_compatibility_version": version}) as con:
+            con.execute("create table t as select 1 as a")
+        result = run_reader(client("python"), database, oldest=oldest)
+        assert result.returncode != 0
+        refused[storage_format(database)] = re.findall(r"IO Error: .*", result.stderr)
+    assert refused == {
+        "v2.0.0+": [
+            "IO Error: Trying to read a database file with version number 999, but we can only read versions between"
+            " 64 and 67."
+        ],
+        "v1.4.0+": [
+            "IO Error: Trying to read a database file with version number 67, but we can only read version 64."
+        ],
+    }
 
 
 def test_another_storage_version_makes_the_next_night_a_full_rebuild(
@@ -153,7 +175,7 @@ def test_a_build_copy_in_another_format_is_not_published(
         publish(settings, None)
     assert str(excinfo.value) == (
         f"not published: the build copy {copy} is in DuckDB storage format v2.0.0+, but"
-        " LOYALTY_STORAGE_COMPATIBILITY_VERSION=v1.4.0 writes v1.4.0+"
+        " LOYALTY_STORAGE_COMPATIBILITY_VERSION=v1.0.0 writes v1.0.0+"
     )
     assert warehouse.read_bytes() == before and copy.is_file()
 
@@ -178,5 +200,6 @@ def test_bad_storage_versions_are_one_line(value: str, monkeypatch: pytest.Monke
         config.resolve()
     assert str(excinfo.value) == (
         f"LOYALTY_STORAGE_COMPATIBILITY_VERSION: {value!r} is not a DuckDB storage version (use a DuckDB release"
-        f" from v1.0.0 to v{duckdb.__version__}, e.g. v1.4.0 for DuckDB 1.4 and later clients, or latest)"
+        f" from v1.0.0 to v{duckdb.__version__}, e.g. v1.0.0 (read by DuckDB 1.0 and later), v1.4.0 (1.4 and later)"
+        " or latest)"
     )
