@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# DuckDB 1.x clients (tests/clients/requirements.txt): the tests open the published file with them, as BI tools do
+CLIENTS := .venv-clients
+CLIENTS_STAMP := $(CLIENTS)/.installed
 
 .PHONY: run test lint bench prefect-server serve generate-default lock clean help
 
@@ -22,10 +25,17 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
+$(CLIENTS_STAMP): tests/clients/requirements.txt tests/clients/oldest.txt
+	rm -rf $(CLIENTS) && $(PYTHON) -m venv $(CLIENTS)
+	$(CLIENTS)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+	$(CLIENTS)/bin/python -m pip install --quiet --disable-pip-version-check --target $(CLIENTS)/oldest \
+		-r tests/clients/oldest.txt
+	touch $(CLIENTS_STAMP)
+
 run: $(STAMP)
 	$(BIN)/loyalty run
 
-test: $(STAMP)
+test: $(STAMP) $(CLIENTS_STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadfile --durations=20
 
 lint: $(STAMP)

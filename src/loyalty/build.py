@@ -80,6 +80,7 @@ def dbt_command(
         "LOYALTY_DBT_TARGET": "build",  # never the read-only `query` target, whatever the caller's environment says
         "LOYALTY_THREADS": str(settings.threads),
         "LOYALTY_MEMORY_LIMIT": settings.memory_limit,
+        "LOYALTY_STORAGE_COMPATIBILITY_VERSION": settings.storage_compatibility_version,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     return command, env

@@ -86,6 +86,7 @@ def _export_settings(settings: config.Settings, *, as_of: bool = True) -> None:
             "LOYALTY_CURRENCY": settings.currency,
             "LOYALTY_THREADS": str(settings.threads),
             "LOYALTY_MEMORY_LIMIT": settings.memory_limit,
+            "LOYALTY_STORAGE_COMPATIBILITY_VERSION": settings.storage_compatibility_version,
             "LOYALTY_MAX_QUARANTINE_RATE": str(t.max_quarantine_rate),
             "LOYALTY_FRESHNESS_DAYS": str(t.freshness_days),
             "LOYALTY_MIN_NIGHT_VOLUME": str(t.min_night_volume),

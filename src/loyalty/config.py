@@ -26,6 +26,11 @@ DEFAULT_RAW_DIR = PROJECT_DIR / "data" / "default"
 DEFAULT_WAREHOUSE = PROJECT_DIR / "warehouse" / "loyalty.duckdb"
 EXCHANGE_RATES_SEED = PROJECT_DIR / "seeds" / "exchange_rates.csv"
 MANIFEST_NAME = "manifest.json"
+# The oldest DuckDB release that must read the published file: DuckDB 2.0's own format (storage version 69) is
+# refused by every DuckDB 1.x, and BI drivers bundle 1.x releases, some as old as 1.0. v1.0.0 (storage version 64,
+# the oldest DuckDB 2.0 writes) holds everything the warehouse stores, DuckDB 1.0 to 1.5 read every table and view
+# of it as 2.0 does (tests/python/test_duckdb1_clients.py), and it costs nothing measurable.
+DEFAULT_STORAGE_COMPATIBILITY_VERSION = "v1.0.0"
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ class Settings:
     extra_dbt_vars: dict[str, object] = field(default_factory=dict)
     # the public id of the email hash key (loyalty.email_hashing): a new key means new hashes, so a full rebuild
     email_key_id: str = ""
+    # the DuckDB storage format the warehouse file is written in (LOYALTY_STORAGE_COMPATIBILITY_VERSION)
+    storage_compatibility_version: str = DEFAULT_STORAGE_COMPATIBILITY_VERSION
 
     def dbt_vars(self) -> dict[str, object]:
         return {
@@ -182,6 +189,28 @@ def _real_number(
 def _seconds(text: str | None, env_name: str, default: float) -> float:
     accepted = lambda v: math.isfinite(v) and v >= 0  # noqa: E731
     return _real_number(text, env_name, default, accepted, "a number of seconds (0 or more, e.g. 30 or 2.5)")
+
+
+def _storage_compatibility_version(text: str | None) -> str:
+    """``text`` if DuckDB takes it as its ``storage_compatibility_version`` and it is v1.0.0 or later (DuckDB writes
+    no older format: an older release would still give a file that only DuckDB 1.0 and later read)."""
+    import duckdb
+
+    if text is None:
+        return DEFAULT_STORAGE_COMPATIBILITY_VERSION
+    bad = (
+        f"LOYALTY_STORAGE_COMPATIBILITY_VERSION: {text!r} is not a DuckDB storage version (use a DuckDB release"
+        f" from v1.0.0 to v{duckdb.__version__}, e.g. v1.0.0 (read by DuckDB 1.0 and later), v1.4.0 (1.4 and later)"
+        " or latest)"
+    )
+    if text != "latest" and re.fullmatch(r"v[1-9][0-9]*\.[0-9]+\.[0-9]+", text) is None:
+        raise LoyaltyError(bad)
+    try:
+        with duckdb.connect(config={"storage_compatibility_version": text}):
+            pass
+    except duckdb.Error:  # a release this DuckDB does not know (a typo, or newer than itself)
+        raise LoyaltyError(bad) from None
+    return text
 
 
 @cache
@@ -311,6 +340,7 @@ SETTING_VARIABLES = (
     "LOYALTY_RETRIES",
     "LOYALTY_RETRY_DELAY_SECONDS",
     "LOYALTY_LANDING_SETTLE_SECONDS",
+    "LOYALTY_STORAGE_COMPATIBILITY_VERSION",
     email_hashing.KEY_ENV,
     email_hashing.KEY_FILE_ENV,
 )
@@ -423,4 +453,7 @@ def resolve(
         thresholds=thresholds if thresholds is not None else resolve_thresholds(),
         extra_dbt_vars=_extra_dbt_vars(),
         email_key_id=email_hashing.key_id(email_hashing.load_key()),
+        storage_compatibility_version=_storage_compatibility_version(
+            _pick(None, "LOYALTY_STORAGE_COMPATIBILITY_VERSION")
+        ),
     )

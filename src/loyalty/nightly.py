@@ -29,11 +29,13 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +90,9 @@ def _free_space(path: Path) -> str:
 def build_fingerprint(settings: Settings) -> str:
     """A hash of everything a build depends on besides the raw data and the as-of date: the dbt project (models,
     macros, seeds, dbt_project.yml), the predictive package, the reporting timezone and currency, extra dbt vars,
-    the email hash key's id, and the versions of DuckDB and dbt (row hashes must be computed the same way on every
-    night)."""
+    the email hash key's id, the storage format of the file (a new one needs a freshly created file, as a file keeps
+    the format it was created in) and the versions of DuckDB and dbt (row hashes must be computed the same way on
+    every night)."""
     from dbt.version import __version__ as dbt_version
 
     digest = hashlib.sha256()
@@ -103,7 +106,26 @@ def build_fingerprint(settings: Settings) -> str:
     digest.update(f"{settings.timezone}|{settings.currency}|duckdb {duckdb.__version__}|dbt {dbt_version}".encode())
     digest.update(json.dumps(settings.extra_dbt_vars, sort_keys=True, default=str).encode())
     digest.update(f"email hash key {settings.email_key_id}".encode())
+    digest.update(f"storage compatibility version {settings.storage_compatibility_version}".encode())
     return digest.hexdigest()[:16]
+
+
+def storage_format(database: Path) -> str | None:
+    """The storage format DuckDB says a database file is in, as the oldest release that reads it (``v1.4.0+``)."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        row = con.execute(
+            "select tags['storage_version'] from duckdb_databases() where database_name = current_database()"
+        ).fetchone()
+    return row[0] if row else None
+
+
+@cache
+def storage_format_written(storage_compatibility_version: str) -> str | None:
+    """The storage format of a file DuckDB creates with this ``storage_compatibility_version`` (a probe file)."""
+    with tempfile.TemporaryDirectory(prefix="loyalty-storage-") as folder:
+        probe = Path(folder) / "probe.duckdb"
+        duckdb.connect(str(probe), config={"storage_compatibility_version": storage_compatibility_version}).close()
+        return storage_format(probe)
 
 
 @dataclass(frozen=True)
@@ -311,6 +333,12 @@ def publish(settings: Settings, staged_docs: Path | None, report: NightReport | 
     target = build_path(settings.warehouse)
     if not target.is_file():
         raise LoyaltyError(f"nothing to publish: no build copy at {target}")
+    found, wanted = storage_format(target), storage_format_written(settings.storage_compatibility_version)
+    if found != wanted:  # BI tools with DuckDB 1.x would refuse it
+        raise LoyaltyError(
+            f"not published: the build copy {target} is in DuckDB storage format {found}, but"
+            f" LOYALTY_STORAGE_COMPATIBILITY_VERSION={settings.storage_compatibility_version} writes {wanted}"
+        )
     docs = docs_path(settings.warehouse)
     if staged_docs is not None:
         docs.parent.mkdir(parents=True, exist_ok=True)

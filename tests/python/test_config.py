@@ -113,6 +113,7 @@ BAD_VALUES = {
     "LOYALTY_RETRIES": ("3.5", "LOYALTY_RETRIES: '3.5' is not a whole number of retries (0 or more)"),
     "LOYALTY_RETRY_DELAY_SECONDS": ("30s", "LOYALTY_RETRY_DELAY_SECONDS: '30s' is not a number of seconds (0 or"),
     "LOYALTY_LANDING_SETTLE_SECONDS": ("inf", "LOYALTY_LANDING_SETTLE_SECONDS: 'inf' is not a number of seconds"),
+    "LOYALTY_STORAGE_COMPATIBILITY_VERSION": ("1.4", "LOYALTY_STORAGE_COMPATIBILITY_VERSION: '1.4' is not a DuckDB"),
     "LOYALTY_HASH_KEY": ("too short", "LOYALTY_HASH_KEY: the email hash key must have at least 32 characters"),
     "LOYALTY_HASH_KEY_FILE": (
         "/dev/null/email-hash.key",
