@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 # DuckDB 1.x clients (tests/clients/requirements.txt): the tests open the published file with them, as BI tools do
 CLIENTS := .venv-clients
 CLIENTS_STAMP := $(CLIENTS)/.installed
+# Debian's Chromium: the browser test of the offline Data Docs (tests/python/test_data_docs_offline.py)
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test lint bench prefect-server serve generate-default lock clean help
 
@@ -32,10 +34,15 @@ $(CLIENTS_STAMP): tests/clients/requirements.txt tests/clients/oldest.txt
 		-r tests/clients/oldest.txt
 	touch $(CLIENTS_STAMP)
 
+$(CHROMIUM):
+	@echo "installing Debian's chromium (apt-get) for the browser tests"
+	if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null
+
 run: $(STAMP)
 	$(BIN)/loyalty run
 
-test: $(STAMP) $(CLIENTS_STAMP)
+test: $(STAMP) $(CLIENTS_STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -n auto --dist loadfile --durations=20
 
 lint: $(STAMP)
