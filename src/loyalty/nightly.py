@@ -305,10 +305,10 @@ def docs_path(warehouse: Path) -> Path:
 
 def publish(settings: Settings, staged_docs: Path | None, report: NightReport | None = None) -> None:
     """Swap the build copy in for the published warehouse in one rename (atomic on one file system), then its
-    semantic manifest (loyalty.semantic), the docs and the night's report files. A reader with the old file open keeps reading it; new connections open the
-    new night. Whatever takes disk space (the docs folder, the report files under temporary names) is written
-    before the swap and only renames follow it: a full disk fails the night with the last night still published,
-    never a published night without its report."""
+    semantic manifest (loyalty.semantic), the docs and the night's report files. A reader with the old file open
+    keeps reading it; new connections open the new night. Whatever takes disk space (the docs folder, the manifest
+    and report files under temporary names) is written before the swap and only renames follow it: a full disk
+    fails the night with the last night still published, never a published night without its report."""
     target = build_path(settings.warehouse)
     if not target.is_file():
         raise LoyaltyError(f"nothing to publish: no build copy at {target}")
