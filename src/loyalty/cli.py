@@ -214,7 +214,7 @@ def _metrics(args: argparse.Namespace) -> int:
     from loyalty.semantic import run_metricflow
 
     mf_args = args.mf_args[1:] if args.mf_args[:1] == ["--"] else args.mf_args
-    return run_metricflow(config.resolve(warehouse=args.warehouse), mf_args or ["--help"])
+    return run_metricflow(config.resolve(warehouse=args.warehouse), mf_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -279,8 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     metrics = commands.add_parser(
         "metrics",
         help="query the semantic layer of the published warehouse (MetricFlow's mf, read-only)",
-        description="Runs MetricFlow's `mf` with the given arguments against the published warehouse, read-only. "
-        "Example: loyalty metrics query --metrics nps --group-by metric_time__month",
+        description="Runs MetricFlow's `mf` with the given arguments against the published warehouse, read-only, "
+        "with the semantic manifest published beside it. A query's rows are ordered by its group-by items (time "
+        "first) unless it gives --order. Examples: loyalty metrics list metrics; "
+        "loyalty metrics query --metrics nps --group-by metric_time__month",
     )
     metrics.add_argument(
         "--warehouse", help="published DuckDB file (LOYALTY_WAREHOUSE; default: warehouse/loyalty.duckdb)"

@@ -55,6 +55,7 @@ from loyalty.contract import INCREMENTAL_ENTITIES
 from loyalty.errors import LoyaltyError
 from loyalty.files import stage_json, write_json_atomically
 from loyalty.landing import KnownBatch, Landing, check_landing, discard_landing_files
+from loyalty.semantic import commit_manifest, stage_manifest
 from loyalty.validation import ValidationFailed, ValidationResult
 
 # what a build depends on besides the raw data: a change here makes the next night a full rebuild
@@ -325,11 +326,11 @@ def docs_path(warehouse: Path) -> Path:
 
 
 def publish(settings: Settings, staged_docs: Path | None, report: NightReport | None = None) -> None:
-    """Swap the build copy in for the published warehouse in one rename (atomic on one file system), then the
-    docs and the night's report files. A reader with the old file open keeps reading it; new connections open the
-    new night. Whatever takes disk space (the docs folder, the report files under temporary names) is written
-    before the swap and only renames follow it: a full disk fails the night with the last night still published,
-    never a published night without its report."""
+    """Swap the build copy in for the published warehouse in one rename (atomic on one file system), then its
+    semantic manifest (loyalty.semantic), the docs and the night's report files. A reader with the old file open
+    keeps reading it; new connections open the new night. Whatever takes disk space (the docs folder, the manifest
+    and report files under temporary names) is written before the swap and only renames follow it: a full disk
+    fails the night with the last night still published, never a published night without its report."""
     target = build_path(settings.warehouse)
     if not target.is_file():
         raise LoyaltyError(f"nothing to publish: no build copy at {target}")
@@ -343,12 +344,15 @@ def publish(settings: Settings, staged_docs: Path | None, report: NightReport | 
     if staged_docs is not None:
         docs.parent.mkdir(parents=True, exist_ok=True)
     staged = stage_report(settings, report) if report is not None else []
+    manifest = None
     try:
+        manifest = stage_manifest(settings, report.started_at if report is not None else None)
         os.replace(target, settings.warehouse)  # the moment of publication
     except BaseException:
-        for partial, _ in staged:
+        for partial in [p for p, _ in staged] + ([manifest] if manifest else []):
             partial.unlink(missing_ok=True)
         raise
+    commit_manifest(settings.warehouse, manifest)
     if staged_docs is not None:
         os.replace(staged_docs, docs)
     if report is not None:
