@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -133,6 +134,10 @@ def test_a_contract_error_inside_the_flow_is_one_error_line_without_traceback_or
     assert "Flow run encountered an exception" in completed.stderr  # the flow really ran, and failed
     for output in (completed.stdout, completed.stderr):
         assert "Traceback" not in output and "nanobind" not in output and "leaked" not in output
+    # Prefect's own logs keep the detail the terminal does not show
+    with sqlite3.connect(tmp_path / "prefect" / "prefect.db") as con:
+        logged = "\n".join(row[0] for row in con.execute("select message from log"))
+    assert "Traceback" in logged and "required column 'currency' is missing" in logged
     # the failure record beside the warehouse names the step
     summary = json.loads((tmp_path / "warehouse" / "run_summary.json").read_text())
     assert (summary["status"], summary["failed_step"]) == ("failed", "plan")
