@@ -2,10 +2,11 @@
 
 Two ways of showing it:
 
-- **bar** (stderr is a terminal, ``loyalty build``): one tqdm line per step, redrawn every second with the time in
-  the step; in ``dbt_build`` it becomes a bar of dbt nodes done out of the total, with the node dbt is running.
-  A line stays for each finished step.
-- **lines** (stderr is not a terminal: cron, a log file, a pipe; and under Prefect, where the lines go to the flow
+- **bar** (stderr is a terminal, ``loyalty build``; on stderr): one tqdm line per step, redrawn every second with
+  the time in the step; in ``dbt_build`` it becomes a bar of dbt nodes done out of the total, with the node dbt is
+  running. A line stays for each finished step.
+- **lines** (stderr is not a terminal: cron, a log file, a pipe; on stdout, with dbt's output and the summary, so
+  stderr keeps only warnings and the one ``error:`` line of a failed night; under Prefect the lines go to the flow
   run's logger, so they are both on the terminal and in Prefect's logs): a line when a step starts and when it
   ends, with its duration; in dbt steps a line each time another tenth of the nodes is done and a last
   ``N of N`` line; in a step without counts (the GX checkpoint, dbt docs) a line every minute it runs on.
@@ -21,6 +22,7 @@ as a child process (``loyalty.build.run_dbt``), which feeds each line it prints 
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import threading
@@ -36,6 +38,7 @@ _TIME = r"^(?:\d\d:\d\d:\d\d(?:\.\d+)?\s+)?"  # dbt's timestamp at the start of 
 _NODE_LINE = re.compile(_TIME + r"(\d+) of (\d+) (START|OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b(.*)$")
 # dbt's last line, with the number of nodes that ran: "Done. PASS=374 WARN=0 ERROR=0 SKIP=0 NO-OP=4 TOTAL=378"
 _DONE_LINE = re.compile(_TIME + r"Done\. .*\bTOTAL=(\d+)$")
+_RESULT = re.compile(r"\s*\[[^\]]*\]$")  # "[RUN]", "[OK in 0.1s]" at the end of a node line
 FAILED_STATUSES = frozenset({"ERROR", "FAIL"})
 LINE_TENTHS = 10  # lines mode: a count line each time another tenth of the nodes is done
 HEARTBEAT_SECONDS = 60.0  # lines mode: a line every minute of a step without counts
@@ -58,7 +61,7 @@ class NodeLine:
     @property
     def node(self) -> str:
         """The node's name as dbt prints it (the last word before the dots), or ''."""
-        words = self.text.split(" ..", 1)[0].split()
+        words = _RESULT.sub("", self.text).split(" ..", 1)[0].split()
         return words[-1] if words else ""
 
 
@@ -108,6 +111,16 @@ def clock(seconds: float) -> str:
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
+def _is_terminal(stream: IO[str]) -> bool:
+    """A terminal a bar can be drawn on: a pseudo-terminal without a size (0 columns) shows no tqdm bar at all."""
+    if not getattr(stream, "isatty", lambda: False)():
+        return False
+    try:
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (OSError, ValueError, AttributeError):
+        return True  # a terminal of its own kind (no file descriptor): tqdm finds its width
+
+
 def _tqdm() -> Any:
     from tqdm import tqdm
 
@@ -127,10 +140,13 @@ class Progress:
         quiet: bool = False,
         clock_: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.stream = stream or sys.stderr
+        if bar is None:
+            bar = not quiet and log is None and _is_terminal(stream or sys.stderr)
+        # the bar on stderr (where a terminal's bars go), plain lines on stdout with the command's other output:
+        # stderr stays for warnings and the one ``error:`` line
+        self.stream = stream or (sys.stderr if bar else sys.stdout)
         self.quiet = quiet
-        isatty = getattr(self.stream, "isatty", lambda: False)
-        self.bar = (not quiet and log is None and bool(isatty())) if bar is None else bar
+        self.bar = bar
         self._log = log
         self._now = clock_
         self.started = clock_()
@@ -208,11 +224,12 @@ class Progress:
             else:
                 count.total, finished = total or 0, True
             if self._bar is not None:
-                if self._bar.total != count.total:
-                    self._bar.reset(total=count.total)
+                if self._bar.total != count.total:  # (not reset(): it would restart the bar's clock)
+                    self._bar.total = count.total
                     self._bar.bar_format = "{desc}: {n_fmt}/{total_fmt} dbt nodes |{bar}| {elapsed}{postfix}"
                 self._bar.n = len(count.done)
-                self._bar.set_postfix_str(count.running, refresh=False)
+                running = count.running  # (cut: a long test name would squeeze the bar to nothing)
+                self._bar.set_postfix_str(running if len(running) <= 40 else running[:39] + "…", refresh=False)
                 self._bar.refresh()
                 return
         if self.quiet or not finished:
