@@ -24,6 +24,7 @@ from prefect.tasks import exponential_backoff
 from loyalty import config, nightly
 from loyalty.build import BuildLocked, build_lock, model_warnings
 from loyalty.nightly import LandingNotReady, Plan
+from loyalty.progress import Progress
 
 # LOYALTY_RETRIES, LOYALTY_RETRY_DELAY_SECONDS, LOYALTY_LANDING_SETTLE_SECONDS (checked: `loyalty run` and
 # `loyalty serve` check them before importing this module, so a bad value is one line there)
@@ -169,7 +170,8 @@ def loyalty_nightly(
     from prefect.runtime import flow_run
 
     settings = _settings(raw_dir, warehouse, as_of)
-    night = nightly.Night(settings, full_refresh=full_refresh)
+    # the steps' progress as plain lines of the flow run's log: on the terminal and in Prefect's logs
+    night = nightly.Night(settings, full_refresh=full_refresh, progress=Progress(log=get_run_logger().info))
     _NIGHTS[str(flow_run.id)] = night
     with ExitStack() as stack:
         try:
@@ -196,4 +198,4 @@ def loyalty_nightly(
             night.fail(exc)  # the failure record, written while the lock is held (the hook runs after it is gone)
             raise
     _NIGHTS.pop(str(flow_run.id), None)
-    return published
+    return {**published, "steps_seconds": night.report.steps_seconds if night.report else published["steps_seconds"]}

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,29 +95,48 @@ def run_dbt(
     only_new: bool = False,
     extra_vars: dict[str, object] | None = None,
 ) -> None:
-    """Run dbt; with ``quiet`` its output is shown only when it fails (the last 40 lines, on stderr)."""
+    """Run dbt; with ``quiet`` its output is shown only when it fails (the last 40 lines, on stderr). Each line of
+    its output also goes to the running step's progress (``loyalty.progress``: dbt's nodes done out of the total)."""
+    from loyalty import progress
+
     command, env = dbt_command(settings, landing, *args, only_new=only_new, extra_vars=extra_vars)
-    completed = subprocess.run(
+    tracker = progress.active()
+    tail: deque[str] = deque(maxlen=40)
+    no_space = False
+    with subprocess.Popen(
         command,
-        env=env,
+        env={**env, "PYTHONUNBUFFERED": "1"},  # each line as dbt prints it, not in blocks (a pipe is not a terminal)
         cwd=PROJECT_DIR,
         text=True,
-        stdout=subprocess.PIPE if quiet else None,
-        stderr=subprocess.STDOUT if quiet else None,
-    )
-    if completed.returncode != 0:
+        errors="replace",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            tail.append(line)
+            no_space = no_space or "No space left on device" in line
+            if not quiet and tracker:
+                tracker.passthrough(line)
+            elif not quiet:
+                print(line, flush=True)
+            if tracker:
+                tracker.dbt_output(line)
+    returncode = process.returncode
+    if returncode != 0:
         work = build_path(settings.warehouse).parent
         log = work / "logs" / "dbt.log"
-        if quiet and "No space left on device" in completed.stdout:
+        if quiet and no_space:
             # the one line says it all; dbt's own output is then mostly its logger failing to write dbt.log
             free = shutil.disk_usage(work).free / 2**20
             raise LoyaltyError(
-                f"dbt {args[0]} failed (exit {completed.returncode}): no space left on device ({free:,.1f} MiB free"
+                f"dbt {args[0]} failed (exit {returncode}): no space left on device ({free:,.1f} MiB free"
                 f" in {work}): nothing was published, {settings.warehouse} is unchanged"
             )
         if quiet:
-            print("\n".join(completed.stdout.splitlines()[-40:]), file=sys.stderr)
-        raise LoyaltyError(f"dbt {args[0]} failed (exit {completed.returncode}): see dbt's output above and {log}")
+            print("\n".join(tail), file=sys.stderr)
+        raise LoyaltyError(f"dbt {args[0]} failed (exit {returncode}): see dbt's output above and {log}")
 
 
 class BuildLocked(LoyaltyError):
@@ -221,6 +241,11 @@ def format_summary(settings: Settings, result: BuildResult, report: dict[str, ob
             f" {row['quarantined_rows']:>12,} {row['collapsed_duplicates']:>10,}"
         )
     lines.append("  quarantined rows and their reasons: select * from audit.quarantined_rows")
+    steps: dict[str, float] = (report or {}).get("steps_seconds") or {}  # type: ignore[assignment]
+    if steps:
+        lines += ["", "steps (seconds):"]
+        lines += [f"  {name:<20} {seconds:>9.1f}" for name, seconds in steps.items()]
+        lines.append(f"  {'all steps':<20} {sum(steps.values()):>9.1f}")
     if result.validation is not None:
         lines += ["", result.validation.report()]
     if report and report.get("docs"):

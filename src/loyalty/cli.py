@@ -6,6 +6,7 @@ data, ``metrics`` queries the semantic layer (MetricFlow)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from loyalty import config
@@ -95,19 +96,49 @@ def _export_settings(settings: config.Settings, *, as_of: bool = True) -> None:
     )
 
 
+def _preflight(settings: config.Settings) -> None:
+    """The raw-data contract, checked before Prefect, dbt or GX start: a missing file or column is one line in a
+    second or two, not a flow run. The night's own check (its plan) reuses what this one read, file by file, as
+    long as the file is unchanged (``loyalty.landing``); a served flow checks on its own each night."""
+    from loyalty.landing import check_landing
+
+    check_landing(settings.raw_dir)
+
+
+class _ExpectedErrorLine(logging.Filter):
+    """On Prefect's terminal handler: a record of an expected error (LoyaltyError, OSError) keeps its one line and
+    loses its traceback; the CLI then prints the ``error:`` line. Prefect's API handler, which sees the record
+    first (it is on the flow and task run loggers, the terminal handler on the root logger), keeps the detail."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], LoyaltyError | OSError):
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def _no_tracebacks_on_the_terminal() -> None:
+    """Install ``_ExpectedErrorLine`` on the terminal handlers Prefect configured (call after importing Prefect)."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+            isinstance(f, _ExpectedErrorLine) for f in handler.filters
+        ):
+            handler.addFilter(_ExpectedErrorLine())
+
+
 def _run(args: argparse.Namespace) -> int:
+    settings = _settings(args, writing=True)
+    config.resolve_flow_settings()  # the flow reads them when it is imported: checked here first, with the others
+    # an interactive run says at once what is wrong; the flow itself retries (files may still be arriving)
+    _preflight(settings)
     from loyalty.build import BuildResult, format_summary, summarise
     from loyalty.orchestration import load_flow_module
     from loyalty.validation import ValidationResult
 
-    settings = _settings(args, writing=True)
-    config.resolve_flow_settings()  # the flow reads them when it is imported: checked here first, with the others
-    # an interactive run says at once what is missing; the flow itself retries (files may still be arriving)
-    from loyalty.nightly import landing_not_ready
-
-    landing_not_ready(settings, settle_seconds=0)
     _export_settings(settings)
     flow = load_flow_module().loyalty_nightly
+    _no_tracebacks_on_the_terminal()
     summary = flow(
         raw_dir=str(settings.raw_dir),
         warehouse=str(settings.warehouse),
@@ -122,10 +153,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    settings = _settings(args, writing=True)
+    _preflight(settings)
     from loyalty.build import format_summary
     from loyalty.nightly import run_night
 
-    settings = _settings(args, writing=True)
     result, report, _ = run_night(settings, quiet=args.quiet, full_refresh=args.full_refresh, docs=not args.no_docs)
     print(format_summary(settings, result, report.to_dict()))
     return 0
@@ -138,6 +170,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args, writing=True)
     config.resolve_flow_settings()
+    _preflight(settings)  # tonight's files, before the server is asked anything; each night checks its own
     _export_settings(settings, as_of=False)
     module = load_flow_module()
     if not os.environ.get("PREFECT_API_URL"):
@@ -298,6 +331,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _release(error: BaseException) -> None:
+    """Let go of the frames an expected error's traceback holds, and of what they hold. A flow run keeps its
+    exception (in its state, in Prefect's objects) until the interpreter exits; the traceback's frames keep DuckDB
+    connections of the step that raised alive (``with duckdb.connect() as con`` closes the connection, the frame
+    still refers to it), and DuckDB 2.0's bindings then print dozens of "nanobind: leaked ..." lines at exit."""
+    import gc
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    gc.collect()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for warning in config.unknown_variables():
@@ -306,9 +354,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except LoyaltyError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _release(exc)
         return 2
     except OSError as exc:  # the file system refused (a full disk, a permission): one line, not a traceback
         print(f"error: {exc}", file=sys.stderr)
+        _release(exc)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

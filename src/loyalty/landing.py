@@ -28,6 +28,7 @@ any other column is kept (in ``raw_row`` of quarantined rows) under a plain SQL 
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
 import tempfile
@@ -303,6 +304,7 @@ def _scan_csv(
     columns: tuple[str, ...],
     scan: CsvScan,
     clean_dir: Path,
+    counted: dict[tuple[str, ...], tuple[int, list[tuple[object, ...]]]] | None = None,
 ) -> tuple[int, int, Path | None]:
     """Read ``path`` as DuckDB will (its clean copy where the scan found lines to set aside); append the lines set
     aside and the records the reader rejects to the ``malformed`` table. Returns (rows read, records set aside,
@@ -311,6 +313,24 @@ def _scan_csv(
     if scan.needs_clean_copy:
         read_path = clean_dir / batch
         write_clean_copy(path, scan, read_path)
+    if counted is not None and columns in counted:  # read by the last check, unchanged since (_CHECKED)
+        rows, set_aside = counted[columns]
+    else:
+        rows, set_aside = _read_count(con, path, read_path, columns, scan)
+        if counted is not None:
+            counted[columns] = (rows, set_aside)
+    if set_aside:
+        con.executemany(
+            "insert into malformed values (?, ?, ?, ?, ?, ?)",
+            [(entity, batch, line, reason, error, _record_text(text)) for line, reason, error, text in set_aside],
+        )
+    return rows, len(set_aside), read_path
+
+
+def _read_count(
+    con: duckdb.DuckDBPyConnection, path: Path, read_path: Path | None, columns: tuple[str, ...], scan: CsvScan
+) -> tuple[int, list[tuple[object, ...]]]:
+    """(rows DuckDB's reader reads, the records set aside with their reasons) of one CSV file."""
     con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
     reader = csv_reader(read_path or path, columns, "store_rejects = true", "rejects_table = 'reject_errors'",
                         "rejects_scan = 'reject_scans'")  # fmt: skip
@@ -329,12 +349,7 @@ def _scan_csv(
             f"{path}: {scan.records} records on disk, but the CSV reader accounts for {rows + len(set_aside)}"
             f" ({rows} read, {len(set_aside)} set aside): refusing the file rather than losing records"
         )
-    if set_aside:
-        con.executemany(
-            "insert into malformed values (?, ?, ?, ?, ?, ?)",
-            [(entity, batch, line, reason, error, _record_text(text)) for line, reason, error, text in set_aside],
-        )
-    return rows, len(set_aside), read_path
+    return rows, set_aside
 
 
 def _parquet_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -370,6 +385,18 @@ def _entity_files(raw_dir: Path, entity: Entity) -> tuple[str, list[Path]]:
     return ("file", single) if single else ("absent", [])
 
 
+# What the last check_landing found in each CSV file it read (its scan and the reader's count), keyed by the file's
+# identity and stat (device, inode, size, modification and change times): the night's plan, in the same process
+# minutes after the CLI checked the folder before starting Prefect or dbt (``loyalty run``, ``loyalty build``),
+# takes these instead of reading every file again. A file written since has another stat and is read again; a
+# served flow's night runs in its own process and checks everything. Only the last call's files are kept.
+_CHECKED: dict[tuple[object, ...], tuple[CsvScan, dict[tuple[str, ...], tuple[int, list[tuple[object, ...]]]]]] = {}
+
+
+def _file_key(path: Path, stat: os.stat_result) -> tuple[object, ...]:
+    return (str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
 def _first_line(path: Path) -> CsvScan:
     """A scan holding only the header line (for a file already loaded, which is not read again)."""
     with path.open("rb") as handle:
@@ -393,6 +420,8 @@ def check_landing(
         raise LoyaltyError(f"LOYALTY_RAW_DIR: {raw_dir} is not a folder")
     known = known or {}
     landing = Landing(raw_dir)
+    checked = dict(_CHECKED)
+    _CHECKED.clear()
     with duckdb.connect() as con, ExitStack() as stack:
         clean_dir = (
             work_dir / CLEAN_FOLDER
@@ -419,9 +448,13 @@ def check_landing(
                 stat = path.stat()
                 previous = known.get(name)
                 is_new = previous is None or (previous.size, previous.mtime_ns) != (stat.st_size, stat.st_mtime_ns)
-                scan = None
-                if path.suffix == ".csv":
-                    scan = scan_csv(path) if is_new else _first_line(path)
+                scan = counted = None
+                if path.suffix == ".csv" and is_new:
+                    key = _file_key(path, stat)
+                    scan, counted = checked.get(key) or (scan_csv(path), {})
+                    _CHECKED[key] = (scan, counted)
+                elif path.suffix == ".csv":
+                    scan = _first_line(path)
                 source_columns = _check_names(path, _header_names(path, scan))
                 present = {c.lower() for c in source_columns}
                 for column in entity.columns:
@@ -435,7 +468,9 @@ def check_landing(
                     assert previous is not None
                     rows, malformed = previous.rows, previous.malformed_records
                 elif scan is not None:
-                    rows, malformed, read_path = _scan_csv(con, entity.name, name, path, columns, scan, clean_dir)
+                    rows, malformed, read_path = _scan_csv(
+                        con, entity.name, name, path, columns, scan, clean_dir, counted
+                    )
                     if scan.mixed_line_ends:
                         landing.warnings.append(
                             f"{name}: mixes CRLF ({scan.crlf_lines:,}) and LF ({scan.lf_lines:,}) line ends;"

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -55,6 +55,7 @@ from loyalty.contract import INCREMENTAL_ENTITIES
 from loyalty.errors import LoyaltyError
 from loyalty.files import stage_json, write_json_atomically
 from loyalty.landing import KnownBatch, Landing, check_landing, discard_landing_files
+from loyalty.progress import Progress
 from loyalty.semantic import commit_manifest, stage_manifest
 from loyalty.validation import ValidationFailed, ValidationResult
 
@@ -645,6 +646,7 @@ class Night:
     mode: str | None = None
     mode_reasons: list[str] = field(default_factory=list)
     report: NightReport | None = None  # the final record, once written
+    progress: Progress | None = None  # shows each step as it runs (loyalty.progress); None: nothing shown
 
     @property
     def started_at(self) -> str:
@@ -685,23 +687,27 @@ class Night:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        """Time a step, with the running record saying the night is in it; a full disk becomes one DiskFull line."""
+        """Time a step, with the running record saying the night is in it (and the progress showing it); a full
+        disk becomes one DiskFull line."""
         self.current_step = name
         began = time.perf_counter()
-        try:
-            if self.held_lock and not self.reported:
-                self.write_running_record()
-            yield
-        except OSError as exc:
-            if exc.errno not in NO_SPACE:
-                raise
-            where = Path(exc.filename) if exc.filename else build_path(self.settings.warehouse)
-            raise DiskFull(
-                f"no space left on device during step {name} (writing {where}; {_free_space(where)}):"
-                f" nothing was published, {self.settings.warehouse} is unchanged"
-            ) from exc
+        with self.progress.in_step(name) if self.progress else nullcontext():
+            try:
+                if self.held_lock and not self.reported:
+                    self.write_running_record()
+                yield
+            except OSError as exc:
+                if exc.errno not in NO_SPACE:
+                    raise
+                where = Path(exc.filename) if exc.filename else build_path(self.settings.warehouse)
+                raise DiskFull(
+                    f"no space left on device during step {name} (writing {where}; {_free_space(where)}):"
+                    f" nothing was published, {self.settings.warehouse} is unchanged"
+                ) from exc
         self.steps[name] = time.perf_counter() - began
         self.current_step = None
+        if self.report is not None:  # published during this step: its report gets the step's time too (in memory)
+            self.report.steps_seconds = {k: round(v, 2) for k, v in self.steps.items()}
 
     def timed(self, name: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with self.step(name):
@@ -804,7 +810,7 @@ def run_night(
     """One night without an orchestrator (``loyalty build``; the Prefect flow runs the same steps as tasks).
     Writes the run summary also when the night fails, then re-raises. ``validate=False`` skips the GX checkpoint
     and ``dbt_tests=False`` dbt's own tests: for tests of other things only (the CLI always runs both)."""
-    night = Night(settings, full_refresh, docs, quiet, settle_seconds)
+    night = Night(settings, full_refresh, docs, quiet, settle_seconds, progress=Progress(quiet=quiet))
     try:
         with build_lock(settings.warehouse):
             try:

@@ -159,3 +159,42 @@ def test_survey_without_the_optional_currency_column_uses_the_reporting_currency
     landing = check_landing(raw_copy)
     relation = landing.files["survey_responses"].relation(raw_copy)
     assert "cast(null as varchar) as currency" in relation
+
+
+def _work_files(work_dir: Path) -> dict[str, object]:
+    """What a landing check leaves for dbt: its two Parquet files' rows and the clean copies' bytes."""
+    con = duckdb.connect()
+    found: dict[str, object] = {
+        name: con.execute(f"select * from read_parquet('{work_dir / name}') order by all").fetchall()
+        for name in ("landed_files.parquet", "malformed_records.parquet")
+    }
+    found.update({str(p.relative_to(work_dir)): p.read_bytes() for p in sorted((work_dir / "clean").rglob("*.csv"))})
+    return found
+
+
+def test_a_check_right_after_the_clis_reuses_its_reading_only_of_unchanged_files(
+    raw_copy: Path, tmp_path: Path
+) -> None:
+    """The CLI checks the contract before Prefect or dbt start; the night's own check in the same process then takes
+    what that check read of each unchanged file (loyalty.landing._CHECKED) and writes the same files for dbt."""
+    from loyalty import landing as landing_module
+
+    fresh_dir, reused_dir = tmp_path / "fresh", tmp_path / "reused"
+    landing_module._CHECKED.clear()
+    fresh = check_landing(raw_copy, work_dir=fresh_dir)
+    landing_module._CHECKED.clear()
+    check_landing(raw_copy)  # the CLI's check
+    assert len(landing_module._CHECKED) == len([p for p in raw_copy.iterdir() if p.suffix == ".csv"])
+    reused = check_landing(raw_copy, work_dir=reused_dir)
+    assert [(n, b.rows, b.malformed_records, b.read_path is None) for n, b in reused.batches] == [
+        (n, b.rows, b.malformed_records, b.read_path is None) for n, b in fresh.batches
+    ]
+    assert sorted(reused.warnings) == sorted(fresh.warnings)
+    assert _work_files(reused_dir) == _work_files(fresh_dir)
+    assert (reused_dir / "clean" / "orders.csv").is_file()  # the broken file's clean copy is written again
+
+    # a file written since (one more good record) is read again, not taken from the earlier check
+    with (raw_copy / "engagement_events.csv").open("a") as handle:
+        handle.write("E99,C1,2024-02-03T10:00:00Z,site_visit\n")
+    again = check_landing(raw_copy)
+    assert again.files["engagement_events"].batches[0].rows == fresh.files["engagement_events"].batches[0].rows + 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -144,6 +145,27 @@ def test_the_flow_leaves_a_markdown_artifact_in_prefect(two_nights: dict) -> Non
         artifacts = con.execute("select key, type, data from artifact where key = 'loyalty-nightly-report'").fetchall()
     assert [(a[0], a[1]) for a in artifacts] == [("loyalty-nightly-report", "markdown")]
     assert f"night of {as_of(3)}: PUBLISHED" in artifacts[0][2]
+
+
+def test_the_flows_progress_is_on_the_terminal_and_in_prefects_logs(two_nights: dict) -> None:
+    """Under Prefect the night's progress lines are log lines of the flow run: on the terminal (Prefect's console)
+    and in Prefect's own logs; the summary `loyalty run` prints lists every step with its duration."""
+    output = two_nights["output"]
+    steps = ("lock", "plan", "prepare_build_copy", "dbt_build", "validate", "docs", "report", "publish")
+    for step in steps:
+        assert re.search(rf"Flow run '[^']+' - \[\+\d:\d\d:\d\d\] {step}: started", output), step
+        assert re.search(rf"\] {step}: done in \d+\.\d s", output), step
+    counts = [(int(a), int(b)) for a, b in re.findall(r"\] dbt_build: (\d+) of (\d+) dbt nodes done\n", output)]
+    assert len(counts) >= 5 and counts[-1][0] == counts[-1][1] > 100
+    with sqlite3.connect(two_nights["tmp"] / "prefect" / "prefect.db") as con:
+        logged = [row[0] for row in con.execute("select message from log order by timestamp")]
+    assert any(
+        re.fullmatch(r"\[\+\d:\d\d:\d\d\] dbt_build: done in \d+\.\d s, (\d+) of \1 dbt nodes done", m) for m in logged
+    )
+    summary = output[output.index("warehouse published:") :].splitlines()
+    block = summary[summary.index("steps (seconds):") + 1 :][: len(steps)]
+    assert [line.split()[0] for line in block] == list(steps)
+    assert all(float(line.split()[-1]) >= 0 for line in block)
 
 
 def test_a_held_lock_is_waited_for_with_retries(two_nights: dict) -> None:
