@@ -228,7 +228,8 @@ def test_publish_never_publishes_a_stale_manifest(tmp_path: Path) -> None:
     (warehouse.parent / MANIFEST_FILE).write_text('{"last": "night"}')
     (target / MANIFEST_FILE).write_text('{"from": "an earlier night"}')
     for fresh in (False, True):
-        duckdb.connect(str(build_path(warehouse))).close()
+        config_ = {"storage_compatibility_version": settings.storage_compatibility_version}  # as dbt creates it
+        duckdb.connect(str(build_path(warehouse)), config=config_).close()
         started = datetime.now(UTC).isoformat(timespec="seconds")
         if fresh:  # written by tonight's dbt
             (target / MANIFEST_FILE).write_text('{"tonight": true}')
