@@ -163,6 +163,30 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prefect_server_answers(api_url: str, start_one: str) -> None:
+    """One line, not an HTTP client's traceback, when no Prefect server answers at ``api_url``."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=10) as response:
+            if response.status == 200:
+                return
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise LoyaltyError(f"no Prefect server answers at PREFECT_API_URL={api_url} ({reason}): {start_one}") from None
+    raise LoyaltyError(f"PREFECT_API_URL={api_url} is not a Prefect API (its /health did not answer 200): {start_one}")
+
+
+def _check_cron(cron: str) -> None:
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=cron, timezone="UTC")
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise LoyaltyError(f"--cron: {cron!r} is not a cron schedule (five fields, e.g. '0 2 * * *')") from exc
+
+
 def _serve(args: argparse.Namespace) -> int:
     import os
 
@@ -172,12 +196,16 @@ def _serve(args: argparse.Namespace) -> int:
     config.resolve_flow_settings()
     _preflight(settings)  # tonight's files, before the server is asked anything; each night checks its own
     _export_settings(settings, as_of=False)
-    module = load_flow_module()
-    if not os.environ.get("PREFECT_API_URL"):
-        raise LoyaltyError(
-            "loyalty serve needs a Prefect server: start one with `make prefect-server` (or `.venv/bin/prefect server"
-            " start`) and set PREFECT_API_URL=http://127.0.0.1:4200/api (README, Nightly runs)"
-        )
+    start_one = (
+        "start one with `make prefect-server` (or `.venv/bin/prefect server start`) and set"
+        " PREFECT_API_URL=http://127.0.0.1:4200/api (README, Nightly runs)"
+    )
+    api_url = os.environ.get("PREFECT_API_URL")
+    if not api_url:
+        raise LoyaltyError(f"loyalty serve needs a Prefect server: {start_one}")
+    _prefect_server_answers(api_url, start_one)
+    module = load_flow_module()  # (sets Prefect's environment before Prefect is imported)
+    _check_cron(args.cron)
     print(f"serving loyalty-nightly on the cron schedule {args.cron!r} (UTC); Ctrl-C stops")
     module.loyalty_nightly.serve(
         name="loyalty-nightly",

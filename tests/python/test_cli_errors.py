@@ -141,3 +141,15 @@ def test_a_contract_error_inside_the_flow_is_one_error_line_without_traceback_or
     # the failure record beside the warehouse names the step
     summary = json.loads((tmp_path / "warehouse" / "run_summary.json").read_text())
     assert (summary["status"], summary["failed_step"]) == ("failed", "plan")
+
+
+def test_serve_without_a_server_answering_is_one_line_before_prefect_starts(tmp_path: Path) -> None:
+    """PREFECT_API_URL set, nothing listening: one line naming the address and how to start a server, not the HTTP
+    client's traceback."""
+    completed = run_cli(
+        "serve", "--warehouse", str(tmp_path / "warehouse" / "loyalty.duckdb"), env=_environment(tmp_path)
+    )
+    _assert_one_error_line(
+        completed, tmp_path / "prefect", "no Prefect server answers at PREFECT_API_URL=http://127.0.0.1:9/api"
+    )
+    assert "make prefect-server" in completed.stderr

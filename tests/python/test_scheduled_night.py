@@ -126,6 +126,16 @@ def test_a_scheduled_night_runs_to_completed_and_publishes(tmp_path: Path) -> No
             time.sleep(0.5)
         server_up = time.monotonic()
 
+        # a cron that is none is one line against the running server, before anything is served
+        bad = subprocess.run(
+            [sys.executable, "-m", "loyalty", "serve", "--cron", "61 2 * * *", "--warehouse", str(warehouse)],
+            env=serve_env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert (bad.returncode, bad.stderr.splitlines()) == (
+            2,
+            ["error: --cron: '61 2 * * *' is not a cron schedule (five fields, e.g. '0 2 * * *')"],
+        ), bad.stderr
+
         serve_command = [sys.executable, "-m", "loyalty", "serve", "--cron", "* * * * *", "--warehouse", str(warehouse)]
         serve_started_at = datetime.now(UTC)
         with group(serve_command, serve_log, serve_env) as serve:
