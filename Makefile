@@ -10,11 +10,12 @@ CLIENTS_STAMP := $(CLIENTS)/.installed
 # Debian's Chromium: the browser test of the offline Data Docs (tests/python/test_data_docs_offline.py)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint bench prefect-server serve generate-default lock clean help
+.PHONY: run test test-fast lint bench prefect-server serve generate-default lock clean help
 
 help:
 	@echo "make run             the nightly Prefect flow on the bundled default data (or LOYALTY_RAW_DIR)"
 	@echo "make test            run the test suite (pytest: python unit tests, dbt build + tests, end-to-end)"
+	@echo "make test-fast       the tests that build no warehouse and start no night (about 1.5 minutes)"
 	@echo "make lint            ruff on the Python package, flows, benchmarks and tests"
 	@echo "make bench           the benchmark (BENCH_CUSTOMERS=1000000; BENCH_ARGS=--quick for a small run)"
 	@echo "make prefect-server  a Prefect server for scheduled runs (http://127.0.0.1:4200)"
@@ -44,6 +45,10 @@ run: $(STAMP)
 
 test: $(STAMP) $(CLIENTS_STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -n auto --dist loadfile --durations=20
+
+# the tests marked full_build (tests/python/conftest.py sorts them from their code) left out
+test-fast: $(STAMP) $(CLIENTS_STAMP) $(CHROMIUM)
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not full_build" --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests flows benchmarks

@@ -4,8 +4,10 @@ publication), never a mock."""
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -126,3 +128,30 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     from nightly_support import make_nights
 
     return make_nights(tmp_path_factory)
+
+
+# What builds a warehouse or starts a night, a Prefect server or the validation gate, in a test's code or in the code
+# of a fixture it uses (directly or through other fixtures): such a test is marked full_build, and `make test-fast`
+# runs the others. Read from the code at collection, so a new test is sorted without anyone marking it.
+BUILDS = re.compile(
+    r"\b(build_warehouse|run_night|run_flow|make_nights|validate|build|copy_and_build)\("
+    r"|run_cli\(\s*\"(build|run|serve|validate|metrics)\""
+    r"|\"loyalty\", \"(build|run|serve)\"|\"server\", \"start\"|loyalty_nightly\b"
+)
+
+
+def _source(function: object) -> str:
+    try:
+        return inspect.getsource(function)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return ""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        definitions = getattr(item, "_fixtureinfo", None)
+        fixtures = definitions.name2fixturedefs if definitions is not None else {}
+        functions = [getattr(item, "function", None)]
+        functions += [fixture.func for name in getattr(item, "fixturenames", ()) for fixture in fixtures.get(name, ())]
+        if any(BUILDS.search(_source(function)) for function in functions if function is not None):
+            item.add_marker(pytest.mark.full_build)
