@@ -44,6 +44,11 @@ def build_path(warehouse: Path) -> Path:
     return warehouse.parent / ".build" / warehouse.name
 
 
+def dbt_target_dir(warehouse: Path) -> Path:
+    """dbt's target folder for the builds of ``warehouse`` (manifest, compiled SQL, docs, semantic manifest)."""
+    return build_path(warehouse).parent / "target"
+
+
 def dbt_command(
     settings: Settings,
     landing: Landing,
@@ -71,7 +76,7 @@ def dbt_command(
         "--vars",
         json.dumps(variables),
         "--target-path",
-        str(work / "target"),
+        str(dbt_target_dir(settings.warehouse)),
         "--log-path",
         str(work / "logs"),
     ]

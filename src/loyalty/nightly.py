@@ -45,6 +45,7 @@ from loyalty.build import (
     BuildResult,
     build_lock,
     build_path,
+    dbt_target_dir,
     model_warnings,
     run_dbt,
     summarise,
@@ -318,7 +319,7 @@ def generate_docs(settings: Settings, plan: Plan) -> Path:
         settings, plan.landing, "docs", "generate", "--static", "--no-compile", quiet=True, only_new=plan.incremental
     )
     staged = _work_dir(settings) / "docs_index.html"
-    shutil.copyfile(_work_dir(settings) / "target" / "static_index.html", staged)
+    shutil.copyfile(dbt_target_dir(settings.warehouse) / "static_index.html", staged)
     return staged
 
 

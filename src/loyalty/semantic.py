@@ -55,9 +55,9 @@ def manifest_catalogs(manifest_text: str) -> set[str]:
 
 def build_manifest(warehouse: Path) -> Path:
     """Where the night's dbt writes the build copy's semantic manifest (``.build/target``)."""
-    from loyalty.build import build_path
+    from loyalty.build import dbt_target_dir
 
-    return build_path(warehouse).parent / "target" / MANIFEST_FILE
+    return dbt_target_dir(warehouse) / MANIFEST_FILE
 
 
 def stage_manifest(settings: Settings, built_since: str | None = None) -> Path | None:
