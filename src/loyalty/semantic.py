@@ -32,6 +32,7 @@ from pathlib import Path
 
 from loyalty.config import PROJECT_DIR, Settings
 from loyalty.errors import LoyaltyError
+from loyalty.files import stage_bytes
 
 MANIFEST_FILE = "semantic_manifest.json"
 TIME_DIMENSION = "metric_time"
@@ -71,13 +72,7 @@ def stage_manifest(settings: Settings, built_since: str | None = None) -> Path |
         return None
     if built_since is not None and modified < datetime.fromisoformat(built_since).timestamp():
         return None
-    partial = manifest_path(settings.warehouse).with_name(MANIFEST_FILE + ".partial")
-    try:
-        partial.write_bytes(source.read_bytes())
-    except BaseException:
-        partial.unlink(missing_ok=True)  # a full disk leaves no half file behind
-        raise
-    return partial
+    return stage_bytes(manifest_path(settings.warehouse), source.read_bytes())
 
 
 def commit_manifest(warehouse: Path, staged: Path | None) -> None:
