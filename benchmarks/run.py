@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from loyalty import config  # noqa: E402
 from loyalty.batches import split_by_day  # noqa: E402
-from loyalty.build import dbt_command  # noqa: E402
+from loyalty.dbt_runner import dbt_command  # noqa: E402
 from loyalty.generator import generate  # noqa: E402
 from loyalty.landing import check_landing  # noqa: E402
 

@@ -1,19 +1,18 @@
-"""The nightly Prefect 3 flow ``loyalty-nightly``: orchestration only, one small task per step of
-``loyalty.nightly`` (where the work is):
+"""The nightly Prefect 3 flow ``loyalty-nightly``: orchestration only. It runs the night's one list of steps
+(``loyalty.nightly.STEPS``, the same ``loyalty build`` runs), each step as a task:
 
-    plan (landing check, incremental or full) -> build copy -> dbt build -> GX checkpoint -> dbt docs
-    -> report (read from the build copy) -> publish (the warehouse, its docs, run_summary.json and runs/ beside
-    it, and a Prefect markdown artifact)
+    lock -> plan (landing check, incremental or full) -> build copy -> dbt build -> GX checkpoint -> dbt docs
+    -> report (read from the build copy) -> publish (the warehouse, its docs, run_summary.json and runs/ beside it)
 
-Retries with backoff where waiting can help: landing files still arriving or being written, and the build lock
-held by another run. None where it cannot: dbt, a failed expectation, publication. A failed or crashed night runs
-the failure hook, which writes the failure summary the same way. Run it with ``loyalty run`` (``make run``); see
-README, "Nightly runs", for scheduling.
+and adds what an orchestrator adds: retries with backoff where waiting can help (the steps' ``retry_on``: landing
+files still arriving or being written, the build lock held by another run; LOYALTY_RETRIES and
+LOYALTY_RETRY_DELAY_SECONDS, read through ``loyalty.config`` when the flow runs), none where it cannot (dbt, a
+failed expectation, publication); the night's log lines in the flow run's log; the report as a markdown artifact;
+and a failure hook for a crashed run. Run it with ``loyalty run`` (``make run``); see README, "Nightly runs".
 """
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -22,16 +21,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from loyalty import config, nightly
-from loyalty.build import BuildLocked, build_lock, model_warnings
-from loyalty.nightly import LandingNotReady, Plan
 from loyalty.progress import Progress
 
-# LOYALTY_RETRIES, LOYALTY_RETRY_DELAY_SECONDS, LOYALTY_LANDING_SETTLE_SECONDS (checked: `loyalty run` and
-# `loyalty serve` check them before importing this module, so a bad value is one line there)
-FLOW_SETTINGS = config.resolve_flow_settings()
-RETRIES = FLOW_SETTINGS.retries
-RETRY_DELAY_SECONDS = FLOW_SETTINGS.retry_delay_seconds
-SETTLE_SECONDS = FLOW_SETTINGS.landing_settle_seconds
+REPORT_ARTIFACT = "loyalty-nightly-report"
 
 # the night of each running flow run, for the failure hook (which only gets the flow run)
 _NIGHTS: dict[str, nightly.Night] = {}
@@ -50,78 +42,21 @@ def _retry_on(*errors: type[BaseException]):
     return condition
 
 
-def _step(night: nightly.Night, name: str):
-    """Marks the night's current step for the failure report and times it."""
-    return night.step(name)
-
-
-@task(
-    name="acquire-build-lock",
-    cache_policy=NO_CACHE,
-    retries=RETRIES,
-    retry_delay_seconds=exponential_backoff(RETRY_DELAY_SECONDS),
-    retry_condition_fn=_retry_on(BuildLocked),
-)
-def acquire_build_lock(settings: config.Settings, stack: ExitStack) -> None:
-    stack.enter_context(build_lock(settings.warehouse))
-    nightly.clean_up_after_a_dead_night(settings)
-
-
-@task(
-    name="check-landing-and-plan",
-    cache_policy=NO_CACHE,
-    retries=RETRIES,
-    retry_delay_seconds=exponential_backoff(RETRY_DELAY_SECONDS),
-    retry_condition_fn=_retry_on(LandingNotReady),
-)
-def plan_night(settings: config.Settings, full_refresh: bool) -> Plan:
-    plan = nightly.plan_night(settings, full_refresh=full_refresh, settle_seconds=SETTLE_SECONDS)
-    logger = get_run_logger()
-    for warning in plan.landing.warnings:
-        logger.warning(warning)
-    logger.info(plan.describe())
-    return plan
-
-
-@task(name="prepare-build-copy", cache_policy=NO_CACHE)
-def prepare_build_copy(settings: config.Settings, plan: Plan) -> None:
-    nightly.prepare_build_copy(settings, plan)
-
-
-@task(name="dbt-build", cache_policy=NO_CACHE)
-def dbt_build(settings: config.Settings, plan: Plan) -> None:
-    nightly.dbt_build(settings, plan, quiet=True)
-
-
-@task(name="gx-checkpoint", cache_policy=NO_CACHE)
-def validate(settings: config.Settings):  # noqa: ANN201
-    result = nightly.validate_copy(settings)
-    get_run_logger().info(result.headline())
-    return result
-
-
-@task(name="dbt-docs", cache_policy=NO_CACHE)
-def generate_docs(settings: config.Settings, plan: Plan):  # noqa: ANN201
-    return nightly.generate_docs(settings, plan)
-
-
-@task(name="report", cache_policy=NO_CACHE)
-def report(settings: config.Settings, plan: Plan, validation, staged_docs, night: nightly.Night):  # noqa: ANN001, ANN201
-    """The night's report, read from the build copy: it is published with the warehouse."""
-    return night.final_report(plan, validation, staged_docs)
-
-
-@task(name="publish", cache_policy=NO_CACHE)
-def publish(settings: config.Settings, staged_docs, summary, night: nightly.Night) -> dict[str, Any]:  # noqa: ANN001
-    night.publish(staged_docs, summary)  # the warehouse, the docs, the report (replacing the running record)
-    get_run_logger().info(f"published {settings.warehouse}")
-    create_markdown_artifact(
-        markdown=summary.markdown(), key="loyalty-nightly-report", description="The night's report"
-    )
-    logger = get_run_logger()
-    for warning in model_warnings(settings.warehouse):
-        logger.warning(warning)
-    return summary.to_dict()
+def _tasks(flow_settings: config.FlowSettings) -> dict[str, Any]:
+    """One Prefect task per step of the night, with retries for the errors the step says a wait may get past."""
+    tasks = {}
+    for step in nightly.STEPS:
+        retries = (
+            {
+                "retries": flow_settings.retries,
+                "retry_delay_seconds": exponential_backoff(flow_settings.retry_delay_seconds),
+                "retry_condition_fn": _retry_on(*step.retry_on),
+            }
+            if step.retry_on
+            else {}
+        )
+        tasks[step.name] = task(step.run, name=step.task_name, cache_policy=NO_CACHE, **retries)
+    return tasks
 
 
 def _write_failure(flow, flow_run, state) -> None:  # noqa: ANN001 - Prefect's hook signature
@@ -144,7 +79,7 @@ def _write_failure(flow, flow_run, state) -> None:  # noqa: ANN001 - Prefect's h
     if failure is None:  # Ctrl-C: nothing written, the next night records this one as killed
         return
     try:
-        create_markdown_artifact(markdown=failure.markdown(), key="loyalty-nightly-report", description="Failed night")
+        create_markdown_artifact(markdown=failure.markdown(), key=REPORT_ARTIFACT, description="Failed night")
     except Exception:  # no run context left to attach it to: the JSON summary is written
         pass
 
@@ -170,32 +105,22 @@ def loyalty_nightly(
     from prefect.runtime import flow_run
 
     settings = _settings(raw_dir, warehouse, as_of)
-    # the steps' progress as plain lines of the flow run's log: on the terminal and in Prefect's logs
-    night = nightly.Night(settings, full_refresh=full_refresh, progress=Progress(log=get_run_logger().info))
+    flow_settings = config.resolve_flow_settings()
+    logger = get_run_logger()
+    night = nightly.Night(
+        settings,
+        full_refresh=full_refresh,
+        settle_seconds=flow_settings.landing_settle_seconds,
+        quiet=True,  # dbt's output only when it fails; the progress lines say how far it is
+        progress=Progress(log=logger.info),  # the steps' progress as lines of the flow run's log
+        warn=logger.warning,
+        info=logger.info,
+    )
     _NIGHTS[str(flow_run.id)] = night
-    with ExitStack() as stack:
-        try:
-            with _step(night, "lock"):
-                acquire_build_lock(settings, stack)
-                for killed in night.begin():  # earlier nights that died holding the lock; then its running record
-                    get_run_logger().warning(killed["message"])
-            with _step(night, "plan"):
-                plan = plan_night(settings, full_refresh)
-            night.planned(plan)
-            with _step(night, "prepare_build_copy"):
-                prepare_build_copy(settings, plan)
-            with _step(night, "dbt_build"):
-                dbt_build(settings, plan)
-            with _step(night, "validate"):
-                validation = validate(settings)
-            with _step(night, "docs"):
-                staged_docs = generate_docs(settings, plan)
-            with _step(night, "report"):
-                summary = report(settings, plan, validation, staged_docs, night)
-            with _step(night, "publish"):
-                published = publish(settings, staged_docs, summary, night)
-        except BaseException as exc:
-            night.fail(exc)  # the failure record, written while the lock is held (the hook runs after it is gone)
-            raise
+    tasks = _tasks(flow_settings)
+    nightly.run_steps(night, lambda step, night: tasks[step.name](night), time_admission=True)
     _NIGHTS.pop(str(flow_run.id), None)
-    return {**published, "steps_seconds": night.report.steps_seconds if night.report else published["steps_seconds"]}
+    assert night.report is not None
+    logger.info(f"published {settings.warehouse}")
+    create_markdown_artifact(markdown=night.report.markdown(), key=REPORT_ARTIFACT, description="The night's report")
+    return night.report.to_dict()

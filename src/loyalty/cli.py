@@ -129,11 +129,11 @@ def _no_tracebacks_on_the_terminal() -> None:
 
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args, writing=True)
-    config.resolve_flow_settings()  # the flow reads them when it is imported: checked here first, with the others
+    config.resolve_flow_settings()  # the flow reads them when the night starts: checked here first, with the others
     # an interactive run says at once what is wrong; the flow itself retries (files may still be arriving)
     _preflight(settings)
-    from loyalty.build import BuildResult, format_summary, summarise
     from loyalty.orchestration import load_flow_module
+    from loyalty.report import BuildResult, format_summary, summarise
     from loyalty.validation import ValidationResult
 
     _export_settings(settings)
@@ -155,8 +155,8 @@ def _run(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     settings = _settings(args, writing=True)
     _preflight(settings)
-    from loyalty.build import format_summary
     from loyalty.nightly import run_night
+    from loyalty.report import format_summary
 
     result, report, _ = run_night(settings, quiet=args.quiet, full_refresh=args.full_refresh, docs=not args.no_docs)
     print(format_summary(settings, result, report.to_dict()))
@@ -193,7 +193,7 @@ def _serve(args: argparse.Namespace) -> int:
     from loyalty.orchestration import load_flow_module
 
     settings = _settings(args, writing=True)
-    config.resolve_flow_settings()
+    config.resolve_flow_settings()  # each served night reads them again when it starts
     _preflight(settings)  # tonight's files, before the server is asked anything; each night checks its own
     _export_settings(settings, as_of=False)
     start_one = (

@@ -297,7 +297,7 @@ def _extra_dbt_vars() -> dict[str, object]:
 
 @dataclass(frozen=True)
 class FlowSettings:
-    """The Prefect flow's own settings (``flows/loyalty_nightly.py`` reads them when it is imported)."""
+    """The Prefect flow's own settings (``flows/loyalty_nightly.py`` reads them when a night starts)."""
 
     retries: int = 3  # retries of the landing check and of the build lock
     retry_delay_seconds: float = 30.0  # the first retry's delay, doubling each time

@@ -17,7 +17,7 @@ line with the step's duration and dbt's count.
 
 dbt's counts come from its own output (``12 of 180 START sql table model main.stg_orders ... [RUN]`` and the
 result line ``12 of 180 OK created sql table model ...``, ``PASS``, ``FAIL 3``, ``ERROR``, ``SKIP``...): dbt runs
-as a child process (``loyalty.build.run_dbt``), which feeds each line it prints to the step's progress.
+as a child process (``loyalty.dbt_runner.run_dbt``), which feeds each line it prints to the step's progress.
 """
 
 from __future__ import annotations

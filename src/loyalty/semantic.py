@@ -33,6 +33,7 @@ from pathlib import Path
 from loyalty.config import PROJECT_DIR, Settings
 from loyalty.errors import LoyaltyError
 from loyalty.files import stage_bytes
+from loyalty.workspace import dbt_target_dir
 
 MANIFEST_FILE = "semantic_manifest.json"
 TIME_DIMENSION = "metric_time"
@@ -56,8 +57,6 @@ def manifest_catalogs(manifest_text: str) -> set[str]:
 
 def build_manifest(warehouse: Path) -> Path:
     """Where the night's dbt writes the build copy's semantic manifest (``.build/target``)."""
-    from loyalty.build import dbt_target_dir
-
     return dbt_target_dir(warehouse) / MANIFEST_FILE
 
 

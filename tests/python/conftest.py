@@ -18,8 +18,9 @@ import duckdb
 import pytest
 
 from loyalty import config
-from loyalty.build import BuildResult, build
 from loyalty.config import Thresholds
+from loyalty.nightly import run_night
+from loyalty.report import BuildResult
 
 # The email hash key file of the tests' builds (loyalty.email_hashing): a fresh one per test process, never the
 # developer's own. Set before anything resolves settings; inherited by every CLI and dbt process the tests start.
@@ -78,7 +79,7 @@ def build_warehouse(
     resolved = config.resolve(
         raw_dir=str(raw_dir), warehouse=str(warehouse), as_of=as_of, thresholds=thresholds, **settings
     )
-    build(resolved, quiet=True, validate=validate, dbt_tests=dbt_tests)
+    run_night(resolved, quiet=True, docs=False, validate=validate, dbt_tests=dbt_tests)
     return warehouse
 
 
@@ -100,7 +101,7 @@ def bundled_warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, s
 @pytest.fixture(scope="session")
 def bundled(bundled_warehouse: tuple[Path, subprocess.CompletedProcess]) -> BuildResult:
     """The bundled build as a BuildResult: its row counts, reconciliation and GX validation result."""
-    from loyalty.build import summarise
+    from loyalty.report import summarise
     from loyalty.validation import ValidationResult, output_dir_for
 
     warehouse, result = bundled_warehouse

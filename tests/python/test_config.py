@@ -308,7 +308,7 @@ def test_dbt_always_gets_the_build_target_whatever_the_environment_says(
     """LOYALTY_DBT_TARGET=query (the profile's read-only target) left in a shell must not reach a build's dbt."""
     from conftest import BAD_ROWS_DIR
 
-    from loyalty.build import dbt_command
+    from loyalty.dbt_runner import dbt_command
     from loyalty.landing import check_landing
 
     monkeypatch.setenv("LOYALTY_DBT_TARGET", "query")

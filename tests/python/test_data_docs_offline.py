@@ -25,8 +25,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from loyalty.build import BuildResult
 from loyalty.data_docs import ASSETS_DIR, MANIFEST, SITE_ASSETS, cdn_assets
+from loyalty.report import BuildResult
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package chromium
 PAGE_SIZE = 10  # bootstrap-table's first page, as GX's index shows it

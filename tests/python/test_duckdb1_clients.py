@@ -21,10 +21,12 @@ import pytest
 from nightly_support import as_of
 
 from loyalty import config
-from loyalty.build import build_path
 from loyalty.config import PROJECT_DIR
 from loyalty.errors import LoyaltyError
-from loyalty.nightly import build_fingerprint, plan_night, publish, run_night, storage_format
+from loyalty.nightly import run_night
+from loyalty.planning import build_fingerprint, plan_night
+from loyalty.publication import publish
+from loyalty.workspace import build_path, storage_format
 
 CLIENTS = PROJECT_DIR / ".venv-clients" / "bin"
 OLDEST = PROJECT_DIR / ".venv-clients" / "oldest"  # DuckDB 1.0.0, on PYTHONPATH before the environment's 1.4.5

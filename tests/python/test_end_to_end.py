@@ -143,8 +143,8 @@ def test_a_failed_build_leaves_the_published_warehouse_untouched(
 
 
 def test_one_build_per_warehouse_at_a_time(tmp_path: Path) -> None:
-    from loyalty.build import build_lock
     from loyalty.errors import LoyaltyError
+    from loyalty.workspace import build_lock
 
     warehouse = tmp_path / "loyalty.duckdb"
     with build_lock(warehouse):

@@ -20,10 +20,11 @@ from conftest import PROJECT_DIR, query
 from nightly_support import as_of, fingerprint, flow_env, run_flow
 
 from loyalty import config
-from loyalty.build import build_path
 from loyalty.config import Thresholds
-from loyalty.nightly import PUBLISHED_SUMMARY_FILE, SUMMARY_FILE, NightReport, run_night
+from loyalty.nightly import run_night
+from loyalty.report import PUBLISHED_SUMMARY_FILE, SUMMARY_FILE, NightReport
 from loyalty.validation import ValidationFailed
+from loyalty.workspace import build_path
 
 # ------------------------------------------------------------------------------------------------ failures
 

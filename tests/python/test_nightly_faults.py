@@ -23,10 +23,12 @@ from nightly_support import fingerprint
 
 from loyalty import config
 from loyalty.batches import split_by_day
-from loyalty.build import build_path
 from loyalty.errors import LoyaltyError
 from loyalty.generator import generate
-from loyalty.nightly import SUMMARY_FILE, DiskFull, NightReport, publish, run_night
+from loyalty.nightly import run_night
+from loyalty.publication import publish
+from loyalty.report import SUMMARY_FILE, NightReport
+from loyalty.workspace import DiskFull, build_path
 
 LAST_DAY = date(2026, 10, 31)
 DISK = "64M"  # the published warehouse (~10 MB), a build copy (~10 MB), dbt's target and logs (~8 MB), docs

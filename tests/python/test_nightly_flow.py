@@ -24,9 +24,11 @@ from conftest import PROJECT_DIR, query
 from nightly_support import as_of, flow_env
 
 from loyalty import config
-from loyalty.build import build_path
 from loyalty.config import Thresholds
-from loyalty.nightly import PUBLISHED_SUMMARY_FILE, SUMMARY_FILE, LandingNotReady, plan_night, run_night
+from loyalty.nightly import run_night
+from loyalty.planning import LandingNotReady, plan_night
+from loyalty.report import PUBLISHED_SUMMARY_FILE, SUMMARY_FILE
+from loyalty.workspace import build_path
 
 # ------------------------------------------------------------------------------------------------ the real flow
 

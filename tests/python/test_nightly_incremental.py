@@ -13,7 +13,8 @@ from nightly_support import NIGHTS, as_of, marts_differences
 
 from loyalty import config
 from loyalty.contract import INCREMENTAL_ENTITIES
-from loyalty.nightly import plan_night, run_night
+from loyalty.nightly import run_night
+from loyalty.planning import plan_night
 
 # ------------------------------------------------------------------------------------------------ incremental
 

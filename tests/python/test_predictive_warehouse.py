@@ -14,10 +14,11 @@ import pytest
 from conftest import BAD_ROWS_DIR, PROJECT_DIR, build_warehouse, query
 
 from loyalty import config
-from loyalty.build import build_path, dbt_command
+from loyalty.dbt_runner import dbt_command
 from loyalty.generator import generate
 from loyalty.landing import check_landing
 from loyalty.predictive.raw_history import customer_histories
+from loyalty.workspace import build_path
 
 HOLDOUT_AS_OF = "2026-04-30"  # the bundled data run to 2026-10-31: six months of holdout
 

@@ -188,7 +188,8 @@ def test_a_scheduled_night_runs_to_completed_and_publishes(tmp_path: Path) -> No
 def test_the_served_flow_unpickles_where_its_module_cannot_be_imported(tmp_path: Path) -> None:
     """What the runner sends its spawned process: the flow pickled with cloudpickle. It must load in an interpreter
     that cannot import the flow module by name, with the flow, its failure hooks and its tasks sharing one copy of
-    the module's globals (the hook finds the night the flow recorded in _NIGHTS)."""
+    the module's globals (the hook finds the night the flow recorded in _NIGHTS; the flow makes its tasks with the
+    module's _tasks, from the steps of loyalty.nightly, which the spawned process imports by name)."""
     import cloudpickle
 
     from loyalty.orchestration import load_flow_module
@@ -199,7 +200,7 @@ def test_the_served_flow_unpickles_where_its_module_cannot_be_imported(tmp_path:
         "import pickle, sys; flow = pickle.loads(open(sys.argv[1], 'rb').read()); g = flow.fn.__globals__; "
         "hooks = flow.on_failure_hooks + flow.on_crashed_hooks; "
         "print('loyalty_nightly_flow' in sys.modules, flow.name, len(hooks), "
-        "all(h.__globals__ is g for h in hooks), g['acquire_build_lock'].fn.__globals__ is g, "
+        "all(h.__globals__ is g for h in hooks), g['_tasks'].__globals__ is g, "
         "g['_NIGHTS'] is hooks[0].__globals__['_NIGHTS'])"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}

@@ -20,9 +20,10 @@ import yaml
 from conftest import PROJECT_DIR, query
 
 from loyalty import config
-from loyalty.build import build_path
-from loyalty.nightly import NightReport, publish
+from loyalty.publication import publish
+from loyalty.report import NightReport
 from loyalty.semantic import MANIFEST_FILE, manifest_catalogs, with_default_order
+from loyalty.workspace import build_path
 
 # `python -m loyalty` with an audit hook that reports every process it starts (``POPEN <argv as JSON>`` on stderr):
 # what the command really ran, observed, not mocked

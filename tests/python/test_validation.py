@@ -22,11 +22,13 @@ import pytest
 from conftest import PROJECT_DIR, query, run_cli
 
 from loyalty import config
-from loyalty.build import BuildResult, build, build_path
 from loyalty.config import Thresholds
 from loyalty.errors import LoyaltyError
+from loyalty.nightly import run_night
+from loyalty.report import BuildResult
 from loyalty.suites import SUITES_DIR, load_suite, load_suites
 from loyalty.validation import ValidationFailed, ValidationResult, checkpoint_request, output_dir_for, validate
+from loyalty.workspace import build_path
 
 BUNDLED = config.DEFAULT_RAW_DIR
 MANIFEST = json.loads((BUNDLED / "manifest.json").read_text())
@@ -37,7 +39,8 @@ def _build(raw_dir: Path, warehouse: Path, as_of: str = "", thresholds: Threshol
     settings = config.resolve(
         raw_dir=str(raw_dir), warehouse=str(warehouse), as_of=as_of, thresholds=thresholds or Thresholds()
     )
-    return build(settings, quiet=True, dbt_tests=False)  # dbt's own tests are not what these tests are about
+    # dbt's own tests are not what these tests are about
+    return run_night(settings, quiet=True, docs=False, dbt_tests=False)[0]
 
 
 def _failed(result: ValidationResult) -> set[tuple[str, str, str | None]]:
