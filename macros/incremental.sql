@@ -29,3 +29,18 @@
 {% macro customers_written_tonight(relation) -%}
     (select distinct customer_id from {{ relation }} where _built_as_of = {{ built_as_of() }})
 {%- endmacro %}
+
+{#- Whether the incremental model `model_name` builds incrementally in this run, as its own incremental_run() will
+    find: its table exists and this is no full refresh. For a model that prepares that model's night and runs before
+    it (an ephemeral list of the customers it rebuilds), where is_incremental() would answer for the wrong model.
+    dbt unit tests override it. -#}
+{% macro incremental_run_of(model_name) -%}
+    {%- if not execute -%}{{ return(false) }}{%- endif -%}
+    {%- set node = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
+        | selectattr('name', 'equalto', model_name) | first -%}
+    {%- set relation = adapter.get_relation(node.database, node.schema, node.alias) -%}
+    {%- set full_refresh = node.config.get('full_refresh') -%}
+    {%- if full_refresh is none -%}{%- set full_refresh = flags.FULL_REFRESH -%}{%- endif -%}
+    {{ return(relation is not none and relation.type == 'table' and node.config.get('materialized') == 'incremental'
+        and not full_refresh) }}
+{%- endmacro %}
