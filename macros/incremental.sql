@@ -32,7 +32,7 @@
 
 {#- Whether the incremental model `model_name` builds incrementally in this run, as its own incremental_run() will
     find: its table exists and this is no full refresh. For a model that prepares that model's night and runs before
-    it (an ephemeral list of the customers it rebuilds), where is_incremental() would answer for the wrong model.
+    it (the list of the customers it rebuilds), where is_incremental() would answer for the wrong model.
     dbt unit tests override it. -#}
 {% macro incremental_run_of(model_name) -%}
     {%- if not execute -%}{{ return(false) }}{%- endif -%}

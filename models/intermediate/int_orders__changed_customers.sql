@@ -1,10 +1,8 @@
-{{ config(materialized='ephemeral') }}
 -- depends_on: {{ ref('base_loyalty__orders') }}, {{ ref('base_loyalty__order_items') }}, {{ ref('stg_loyalty__refunds') }}, {{ source('last_build', 'fct_orders') }}
 -- The customers whose orders change tonight (fct_orders rebuilds every order of exactly them, because
 -- customer_order_number numbers a customer's valid orders together): orders or lines staged tonight, refund totals
 -- that differ, orders crossing the as-of date since the last night. "Before" is fct_orders as the last build stored
 -- it (source last_build), read before tonight's rows replace it. Empty when fct_orders builds in full.
--- Ephemeral: only fct_orders reads it, inside its own query, as it read this list when it was one of its CTEs.
 {% if incremental_run_of('fct_orders') %}
 with counted_refunds as (
     select order_id, sum(amount) as amount
