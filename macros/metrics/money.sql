@@ -6,6 +6,11 @@
     cast(round(({{ amount }}) * ({{ exchange_rate }}), 2) as decimal(18, 2))
 {%- endmacro %}
 
+{#- A sum of money as the warehouse's money type. -#}
+{% macro as_money(amount) -%}
+    cast({{ amount }} as decimal(18, 2))
+{%- endmacro %}
+
 {#- Gross revenue of an order line: quantity * unit_price - discount_amount (docs/metrics.md, building blocks). -#}
 {% macro line_gross_revenue(quantity, unit_price, discount_amount) -%}
     ({{ quantity }} * {{ unit_price }} - {{ discount_amount }})

@@ -11,7 +11,7 @@ from loyalty.contract import ENTITIES, REASON_CODES
 
 
 def test_dbt_entity_list_matches_the_contract() -> None:
-    macro = (PROJECT_DIR / "macros" / "raw_entities.sql").read_text()
+    macro = (PROJECT_DIR / "macros" / "raw_rows" / "entities.sql").read_text()
     assert re.findall(r"'(\w+)'", macro) == [e.name for e in ENTITIES]
 
 

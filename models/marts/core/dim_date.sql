@@ -1,16 +1,31 @@
 -- A calendar in the reporting timezone: every day from the first month with a signup or order to the end of the
--- month of the as-of date (or of the last order, if later).
-with bounds as (
+-- month of the as-of date (or of the last order, if later). The days of staged orders and signups (every order is
+-- in fct_orders, every customer in dim_customers), so the calendar depends on no fact or other dimension.
+with order_days as (
+    select
+        min({{ to_reporting_date('ordered_at') }}) as first_order_date,
+        max({{ to_reporting_date('ordered_at') }}) as last_order_date
+    from {{ ref('stg_loyalty__orders') }}
+),
+
+signup_days as (
+    select min({{ to_reporting_date('signed_up_at') }}) as first_signup_date
+    from {{ ref('stg_loyalty__customers') }}
+),
+
+bounds as (
     select
         cast(date_trunc('month', least(
-            (select min(order_date) from {{ ref('fct_orders') }}),
-            (select min(signup_date) from {{ ref('dim_customers') }}),
+            order_days.first_order_date,
+            signup_days.first_signup_date,
             {{ as_of_date() }}
         )) as date) as first_day,
         cast(last_day(greatest(
-            (select max(order_date) from {{ ref('fct_orders') }}),
+            order_days.last_order_date,
             {{ as_of_date() }}
         )) as date) as last_day
+    from order_days
+    cross join signup_days
 ),
 
 days as (

@@ -1,60 +1,17 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='customer_id',
     on_schema_change='fail') }}
--- depends_on: {{ ref('base_loyalty__orders') }}, {{ ref('base_loyalty__order_items') }}
+-- depends_on: {{ ref('int_orders__changed_customers') }}
 -- One row per order (completed or cancelled), amounts in the reporting currency.
 -- gross_revenue = sum over lines of quantity * unit_price - discount_amount; refunded_amount = refunds refunded on
 -- or before the as-of date; net_revenue = gross_revenue - refunded_amount. Amounts are converted once per order
 -- (gross and refunded separately), so a fully refunded order has a net revenue of exactly 0.
 -- Incremental by customer: a night rebuilds every order of the customers whose orders changed tonight (orders or
--- lines staged tonight, refund totals that differ, orders crossing the as-of date since the last night), because
--- customer_order_number numbers a customer's valid orders together. Everything else stays as it was.
-with
-{% if incremental_run() %}
-counted_refunds as (
-    select order_id, sum(amount) as amount
-    from {{ ref('stg_loyalty__refunds') }}
-    where {{ to_reporting_date('refunded_at') }} <= {{ as_of_date() }}
-    group by order_id
-),
-
-changed_customers as (
-    -- orders staged tonight: new batches, or held back for their customer until tonight
-    select customer_id
-    from {{ ref('base_loyalty__orders') }}
-    where _built_as_of = {{ built_as_of() }} and _copy_number = 1 and _quarantine_reason is null
-
-    union
-
-    -- order lines staged tonight for an order of an earlier night (a new order's lines come with it, above)
-    select before.customer_id
-    from {{ ref('base_loyalty__order_items') }} as items
-    inner join {{ this }} as before on items.order_id = before.order_id
-    where items._built_as_of = {{ built_as_of() }} and items._copy_number = 1 and items._quarantine_reason is null
-
-    union
-
-    -- orders of earlier nights whose counted refunds differ from last night's: a new refund, a refund now beyond
-    -- its order (or no longer), a refund crossing the as-of date
-    select before.customer_id
-    from {{ this }} as before
-    left join counted_refunds on before.order_id = counted_refunds.order_id
-    where (before.refunded_amount <> 0 or counted_refunds.order_id is not null)
-        and {{ to_reporting_currency('coalesce(counted_refunds.amount, 0)', 'before.exchange_rate') }}
-            <> before.refunded_amount
-
-    union
-
-    -- orders of earlier nights dated between last night's as-of date and tonight's (valid or not, numbered or not)
-    select customer_id
-    from {{ this }}
-    where order_date > least({{ previous_as_of_date() }}, {{ as_of_date() }})
-        and order_date <= greatest({{ previous_as_of_date() }}, {{ as_of_date() }})
-),
-{% endif %}
-
-orders as (
+-- lines staged tonight, refund totals that differ, orders crossing the as-of date since the last night:
+-- int_orders__changed_customers), because customer_order_number numbers a customer's valid orders together.
+-- Everything else stays as it was.
+with orders as (
     select * from {{ ref('int_orders__enriched') }}
-    {% if incremental_run() %}where customer_id in (select customer_id from changed_customers){% endif %}
+    {% if incremental_run() %}where customer_id in (select customer_id from {{ ref('int_orders__changed_customers') }}){% endif %}
 ),
 
 items as (

@@ -7,11 +7,7 @@ with responses as (
 ),
 
 months as (
-    select cast(unnest(generate_series(
-        min(response_month), cast(date_trunc('month', {{ as_of_date() }}) as date), interval 1 month
-    )) as date) as month_start
-    from responses
-    having count(*) > 0
+    {{ month_spine('responses', 'response_month') }}
 ),
 
 counts as (

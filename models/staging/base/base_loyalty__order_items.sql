@@ -2,7 +2,7 @@
     on_schema_change='fail') }}
 -- Every raw order line, typed, with the reason it cannot be trusted (null when it can).
 -- Amounts are in the order's currency. An empty discount_amount means no discount. Quantities, prices, discounts and
--- the line's subtotal (quantity * unit_price) must lie within raw_value_bound (macros/parsing/raw_values.sql).
+-- the line's subtotal (quantity * unit_price) must lie within raw_value_bound (macros/raw_rows/value_parsing.sql).
 -- Incremental: a night reads only its new batches; lines held back earlier for an unknown order or product are
 -- checked again (it may have arrived since). See held_for_reference.
 with framed as (

@@ -12,11 +12,7 @@ orders as (
 ),
 
 months as (
-    select cast(unnest(generate_series(
-        min(cohort_month), cast(date_trunc('month', {{ as_of_date() }}) as date), interval 1 month
-    )) as date) as month_start
-    from customers
-    having count(*) > 0
+    {{ month_spine('customers', 'cohort_month') }}
 ),
 
 ordering as (

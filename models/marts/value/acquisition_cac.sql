@@ -32,12 +32,14 @@ channels as (
     select acquisition_channel from acquired
 ),
 
+acquisition_months as (
+    select acquisition_month from spend
+    union all
+    select acquisition_month from acquired
+),
+
 months as (
-    select cast(unnest(generate_series(
-        min(acquisition_month), cast(date_trunc('month', {{ as_of_date() }}) as date), interval 1 month
-    )) as date) as acquisition_month
-    from (select acquisition_month from spend union all select acquisition_month from acquired)
-    having count(*) > 0
+    {{ month_spine('acquisition_months', 'acquisition_month', 'acquisition_month') }}
 ),
 
 grid as (

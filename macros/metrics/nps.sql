@@ -1,4 +1,4 @@
-{#- Survey metric definitions (docs/metrics.md, survey metrics). -#}
+{#- Net Promoter Score (docs/metrics.md, survey metrics). -#}
 
 {#- NPS category of a 0-10 recommend score: 9-10 promoter, 7-8 passive, 0-6 detractor. Scores outside 0-10 are
     quarantined in staging and never reach this macro; anything else would give null, never a clipped value. -#}
@@ -7,21 +7,6 @@
         when {{ score }} between 9 and 10 then 'promoter'
         when {{ score }} between 7 and 8 then 'passive'
         when {{ score }} between 0 and 6 then 'detractor'
-    end
-{%- endmacro %}
-
-{#- Customer Loyalty Index of one response: 10 * mean(recommend, repurchase intent, cross-buy intent), 0-100;
-    null when any of the three is missing (null arithmetic propagates). -#}
-{% macro cli_score(recommend, repurchase_intent, cross_buy_intent) -%}
-    round(10.0 * ({{ recommend }} + {{ repurchase_intent }} + {{ cross_buy_intent }}) / 3.0, 6)
-{%- endmacro %}
-
-{#- CLI band: [0, 40) below_average, [40, 75) average, [75, 100] above_average. -#}
-{% macro cli_band(cli) -%}
-    case
-        when {{ cli }} < 40 then 'below_average'
-        when {{ cli }} < 75 then 'average'
-        when {{ cli }} <= 100 then 'above_average'
     end
 {%- endmacro %}
 

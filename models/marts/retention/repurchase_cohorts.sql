@@ -14,14 +14,18 @@ cohorts as (
     group by cohort_month
 ),
 
+months as (
+    {{ month_spine('cohorts', 'cohort_month', 'activity_month') }}
+),
+
+-- each cohort's months: from its cohort month to the as-of month
 periods as (
     select
         cohorts.cohort_month,
         cohorts.cohort_size,
-        cast(unnest(generate_series(
-            cohorts.cohort_month, cast(date_trunc('month', {{ as_of_date() }}) as date), interval 1 month
-        )) as date) as activity_month
+        months.activity_month
     from cohorts
+    inner join months on months.activity_month >= cohorts.cohort_month
 ),
 
 activity as (

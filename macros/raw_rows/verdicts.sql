@@ -1,0 +1,53 @@
+{#- The verdict on each raw row, after framing (framing.sql): the reasons every base model checks first, rows
+    held back for a reference and checked again, the raw text kept for the quarantine, and the trusted rows a
+    staging model publishes. -#}
+
+{#- The first reasons of every base model: an email outside the email column (its values are masked, key
+    included), the key is missing, or its versions conflict. -#}
+{% macro key_reasons(relation) -%}
+        when {{ relation }}._holds_email_outside then 'email_outside_email_column'
+        when {{ relation }}._is_key_missing then 'missing_key'
+        when {{ relation }}._is_key_conflict then 'conflicting_duplicate_key'
+{%- endmacro %}
+
+{#- In an incremental base model's checks: the rows an earlier night held back for one of the reference `reasons`
+    (unknown customer, order or product), to be checked again tonight against what is staged now. Their own
+    checks passed then and do not change; only the reference is looked up again. Nothing on a full build. -#}
+{% macro held_for_reference(reasons) -%}
+    {%- if incremental_run() %}
+    union all by name
+    select
+        * exclude (_quarantine_reason, _raw_row, _built_as_of),
+        _raw_row as _held_raw_row
+    from {{ this }}
+    where _quarantine_reason in ({% for r in reasons %}'{{ r }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    {%- endif %}
+{%- endmacro %}
+
+{#- A base model's last step: the raw row as JSON text is kept only where the first copy of a row is quarantined
+    (quarantined_rows reads it); trusted rows are their typed columns, so the raw text is not stored twice. The
+    struct is turned into text only for those few rows. With held (incremental base models), rows checked again
+    from an earlier night keep the JSON they were stored with. -#}
+{% macro keep_raw_row_of_quarantined(verdict, held=false) -%}
+{%- set held_rows = held and incremental_run() -%}
+select
+    * exclude (_raw{% if held_rows %}, _held_raw_row{% endif %}),
+    case when _quarantine_reason is not null and _copy_number = 1
+        then {% if held_rows %}coalesce(_held_raw_row, {{ raw_row_json('_raw') }}){% else %}{{ raw_row_json('_raw') }}{% endif %}
+    end as _raw_row,
+    {{ built_as_of() }} as _built_as_of
+from {{ verdict }}
+{%- endmacro %}
+
+{#- A raw row as JSON text for the quarantine. Email columns are already hashed; any other string (value or column
+    name) holding an '@' is masked, because it may be an email in the wrong column, which nothing hashed. -#}
+{% macro raw_row_json(raw) -%}
+    regexp_replace(cast(to_json({{ raw }}) as varchar), '"(?:[^"\\]|\\.)*@(?:[^"\\]|\\.)*"', '"<masked: holds @>"', 'g')
+{%- endmacro %}
+
+{#- A staging model: the trusted rows of its base model (first copy of each row, no quarantine reason). -#}
+{% macro staged_rows(base_model) -%}
+select * exclude (_quarantine_reason, _batch, _record_key, _row_hash, _copy_number, _raw_row, _built_as_of)
+from {{ ref(base_model) }}
+where _copy_number = 1 and _quarantine_reason is null
+{%- endmacro %}

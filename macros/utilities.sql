@@ -1,0 +1,17 @@
+{#- Small SQL helpers with no metric of their own (documented in utilities.yml). -#}
+
+{#- num / den as a double; null when den is 0 or null. -#}
+{% macro safe_ratio(numerator, denominator) -%}
+    (cast({{ numerator }} as double) / nullif({{ denominator }}, 0))
+{%- endmacro %}
+
+{#- A month spine: one row per month, its first day as a date in column `column_name`, from the earliest month in
+    `month_column` of `relation` (first days of months) to the as-of month, both included; no rows when `relation`
+    is empty. The monthly marts build their months with it (see utilities.yml). -#}
+{% macro month_spine(relation, month_column, column_name='month_start') -%}
+    select cast(unnest(generate_series(
+        min({{ month_column }}), cast(date_trunc('month', {{ as_of_date() }}) as date), interval 1 month
+    )) as date) as {{ column_name }}
+    from {{ relation }}
+    having count(*) > 0
+{%- endmacro %}
