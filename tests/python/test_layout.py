@@ -157,3 +157,28 @@ def test_every_metric_macro_is_in_a_file_under_macros_metrics() -> None:
     listed = {path for row in _catalogue() for path in _paths(row["defined in"])}
     files = {path.relative_to(PROJECT_DIR).as_posix() for path in metrics_folder.rglob("*.sql")}
     assert sorted(files - listed) == []
+
+
+ARCHITECTURE = PROJECT_DIR / "docs" / "architecture.md"
+PATH_LIKE = re.compile(r"^(?:src|models|macros|flows|gx|tests|docs)/[\w./<>*-]*$|^[\w/.-]+\.(?:py|sql|yml)$")
+
+
+def test_every_file_and_folder_the_architecture_page_names_exists() -> None:
+    """docs/architecture.md sends a newcomer to the module or model that owns each step: each path it names (in
+    backticks or in its diagram; ``<family>`` and ``*`` stand for any) must be there."""
+    text = ARCHITECTURE.read_text()
+    diagram = "\n".join(re.findall(r"```\n(.*?)```", text, flags=re.S))
+    prose = re.sub(r"```\n.*?```", "", text, flags=re.S)
+    named = set(CODE.findall(prose)) | set(re.findall(r"(?:src|models|macros|gx)/[\w./<>-]+", diagram))
+    paths = sorted(p.rstrip(".,") for p in named if PATH_LIKE.match(p.rstrip(".,")))
+    assert len(paths) > 25, paths  # the page names its rooms
+    missing = []
+    for path in paths:
+        pattern = re.sub(r"<[^>]+>", "*", path)
+        # a bare file name (framing.sql, after its folder was named) anywhere in the project's own folders
+        found = (
+            list(PROJECT_DIR.glob(pattern.rstrip("/"))) if "/" in path else list(PROJECT_DIR.glob(f"macros/**/{path}"))
+        )
+        if not found:
+            missing.append(path)
+    assert missing == []
