@@ -16,5 +16,6 @@ where overall.breakdown = 'overall'
     and (
         overall.customers != buckets.customers
         or overall.actual_transactions != buckets.actual_transactions
-        or abs(overall.predicted_transactions - buckets.predicted_transactions) > 1e-6 * (1 + overall.predicted_transactions)
+        or abs(overall.predicted_transactions - buckets.predicted_transactions)
+        > 1e-6 * (1 + overall.predicted_transactions)
     )

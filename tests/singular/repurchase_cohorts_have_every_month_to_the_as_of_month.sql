@@ -9,7 +9,10 @@ with expected as (
 ),
 
 actual as (
-    select cohort_month, count(*) as actual_rows, max(months_since_first_order) as last_period
+    select
+        cohort_month,
+        count(*) as actual_rows,
+        max(months_since_first_order) as last_period
     from {{ ref('repurchase_cohorts') }}
     group by cohort_month
 )

@@ -56,8 +56,8 @@ numbered as (
         *,
         case
             when is_valid_order then row_number() over (
-                partition by customer_id, is_valid_order order by ordered_at, order_id
-            )
+                    partition by customer_id, is_valid_order order by ordered_at, order_id
+                )
         end as customer_order_number
     from amounts
 )
@@ -83,7 +83,7 @@ select
     {{ to_reporting_currency('gross_revenue_in_order_currency', 'exchange_rate') }} as gross_revenue,
     {{ to_reporting_currency('refunded_in_order_currency', 'exchange_rate') }} as refunded_amount,
     {{ to_reporting_currency('gross_revenue_in_order_currency', 'exchange_rate') }}
-        - {{ to_reporting_currency('refunded_in_order_currency', 'exchange_rate') }} as net_revenue,
+    - {{ to_reporting_currency('refunded_in_order_currency', 'exchange_rate') }} as net_revenue,
     -- timestamps
     ordered_at,
     order_date,
