@@ -31,33 +31,33 @@ checks as (
     from lifetime left join last_month on true
     union all
     select
-        'cumulative_repeat_customers',
-        last_month.cumulative_repeat_customers,
-        lifetime.repeat_customers
+        'cumulative_repeat_customers' as figure,
+        last_month.cumulative_repeat_customers as monthly,
+        lifetime.repeat_customers as lifetime
     from lifetime left join last_month on true
     union all
     select
-        'single_type_customers',
-        last_month.single_type_customers,
-        lifetime.single_type_customers
+        'single_type_customers' as figure,
+        last_month.single_type_customers as monthly,
+        lifetime.single_type_customers as lifetime
     from lifetime left join last_month on true
     union all
     select
-        'multi_type_customers',
-        last_month.multi_type_customers,
-        lifetime.multi_type_customers
+        'multi_type_customers' as figure,
+        last_month.multi_type_customers as monthly,
+        lifetime.multi_type_customers as lifetime
     from lifetime left join last_month on true
     union all
     select
-        'sum of new_customers',
-        sums.new_customers,
-        lifetime.customers
+        'sum of new_customers' as figure,
+        sums.new_customers as monthly,
+        lifetime.customers as lifetime
     from lifetime cross join sums
     union all
     select
-        'sum of orders',
-        sums.orders,
-        lifetime.orders
+        'sum of orders' as figure,
+        sums.orders as monthly,
+        lifetime.orders as lifetime
     from lifetime cross join sums
 )
 

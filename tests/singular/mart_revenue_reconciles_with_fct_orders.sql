@@ -16,33 +16,33 @@ marts as (
     from {{ ref('customer_lifetime_value') }}
     union all
     select
-        'int_revenue__bookings',
-        sum(gross_revenue),
-        sum(net_revenue)
+        'int_revenue__bookings' as mart,
+        sum(gross_revenue) as gross_revenue,
+        sum(net_revenue) as net_revenue
     from {{ ref('int_revenue__bookings') }}
     union all
     select
-        'repurchase_cohorts',
-        sum(gross_revenue),
-        sum(net_revenue)
+        'repurchase_cohorts' as mart,
+        sum(gross_revenue) as gross_revenue,
+        sum(net_revenue) as net_revenue
     from {{ ref('repurchase_cohorts') }}
     union all
     select
-        'loyalty_kpis_monthly',
-        sum(gross_revenue),
-        sum(net_revenue)
+        'loyalty_kpis_monthly' as mart,
+        sum(gross_revenue) as gross_revenue,
+        sum(net_revenue) as net_revenue
     from {{ ref('loyalty_kpis_monthly') }}
     union all
     select
-        'acquisition_cac',
-        null,
-        sum(cohort_historical_clv)
+        'acquisition_cac' as mart,
+        null as gross_revenue,
+        sum(cohort_historical_clv) as net_revenue
     from {{ ref('acquisition_cac') }}
     union all
     select
-        'loyalty_program_lift',
-        sum(gross_revenue),
-        sum(historical_clv)
+        'loyalty_program_lift' as mart,
+        sum(gross_revenue) as gross_revenue,
+        sum(historical_clv) as net_revenue
     from {{ ref('loyalty_program_lift') }}
 )
 

@@ -51,19 +51,19 @@ milestones as (
     from customers
     union all
     select
-        cast(date_trunc('month', second_order_date) as date),
-        'repeat_customer'
+        cast(date_trunc('month', second_order_date) as date) as month_start,
+        'repeat_customer' as milestone
     from customers
     where second_order_date is not null
     union all
     select
-        cast(date_trunc('month', first_product_type_date) as date),
-        'one_type'
+        cast(date_trunc('month', first_product_type_date) as date) as month_start,
+        'one_type' as milestone
     from product_types
     union all
     select
-        cast(date_trunc('month', second_product_type_date) as date),
-        'two_types'
+        cast(date_trunc('month', second_product_type_date) as date) as month_start,
+        'two_types' as milestone
     from product_types
     where second_product_type_date is not null
 ),
