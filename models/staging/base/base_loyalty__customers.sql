@@ -33,7 +33,7 @@ verdict as (
             when typed.signed_up_at is null and not typed._timestamp_out_of_range then 'unparseable_timestamp'
             when typed._timestamp_out_of_range then 'timestamp_out_of_range'
         end as _quarantine_reason,
-        {{ raw_row_columns() }}
+        {{ raw_row_columns('typed') }}
     from typed
 )
 
