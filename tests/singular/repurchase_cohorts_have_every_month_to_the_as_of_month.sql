@@ -17,8 +17,12 @@ actual as (
     group by cohort_month
 )
 
-select *
+select
+    coalesce(expected.cohort_month, actual.cohort_month) as cohort_month,
+    expected.expected_rows,
+    actual.actual_rows,
+    actual.last_period
 from expected
-full outer join actual using (cohort_month)
+full outer join actual on expected.cohort_month = actual.cohort_month
 where expected.expected_rows is distinct from actual.actual_rows
     or actual.last_period is distinct from expected.expected_rows - 1

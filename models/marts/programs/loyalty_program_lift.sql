@@ -10,8 +10,8 @@ with customers as (
     from {{ ref('customer_lifetime_value') }}
 ),
 
-memberships as (
-    select * from (values ('member'), ('non_member')) as t (membership)
+memberships (membership) as (
+    values ('member'), ('non_member')
 ),
 
 groups as (
