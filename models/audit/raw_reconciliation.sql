@@ -7,8 +7,7 @@ select
     (
         select coalesce(sum(raw_rows + malformed_records), 0) from {{ ref('landed_batches') }}
         where entity = '{{ entity }}'
-    )
-        as raw_rows,
+    ) as raw_rows,
     (select count(*) from {{ ref('stg_loyalty__' ~ entity) }}) as staged_rows,
     (
         select count(*) from {{ ref('quarantined_rows') }}

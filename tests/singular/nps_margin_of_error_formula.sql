@@ -16,7 +16,8 @@ select
     {{ nps('promoters', 'detractors', 'responses') }} as actual_nps,
     {{ nps_margin_of_error('promoters', 'detractors', 'responses') }} as actual_margin
 from cases
-where not (
+where
+    not (
         coalesce(
             abs({{ nps('promoters', 'detractors', 'responses') }} - expected_nps) < 1e-9,
             {{ nps('promoters', 'detractors', 'responses') }} is null and expected_nps is null
