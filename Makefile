@@ -65,9 +65,8 @@ SQLFLUFF_DIR := target/sqlfluff
 SQLFLUFF_ENV := LOYALTY_DBT_TARGET=build LOYALTY_DBT_DATABASE=$(SQLFLUFF_DIR)/lint.duckdb \
 	LOYALTY_HASH_KEY=sqlfluff-lint-only-key-never-hashes-real-data
 SQLFLUFF_PROCESSES ?= 2
-# Until the formatting pass (DECISIONS.md, issue 13) has fixed the SQL files, sqlfluff's findings are printed but do
-# not fail `make lint` (nor CI); `make lint SQLFLUFF_NOFAIL=` fails on them already. The pass drops this default.
-SQLFLUFF_NOFAIL ?= --nofail
+# A sqlfluff finding fails `make lint` (and CI); `make lint SQLFLUFF_NOFAIL=--nofail` only prints the findings.
+SQLFLUFF_NOFAIL ?=
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests flows benchmarks
@@ -76,8 +75,8 @@ lint: $(STAMP)
 	$(SQLFLUFF_ENV) $(BIN)/sqlfluff lint $(SQLFLUFF_NOFAIL) --processes $(SQLFLUFF_PROCESSES) --disable-progress-bar \
 		$(SQL_PATHS)
 
-# The later formatting pass: rewrites the SQL files in place (narrow it with SQL_PATHS=models/marts); review the
-# diff, lint again for what fix leaves to hand edits, and run the tests (DECISIONS.md, issue 13). Rules linted but
+# sqlfluff fix: rewrites the SQL files in place (narrow it with SQL_PATHS=models/marts); review the diff, lint again
+# for what fix leaves to hand edits, and run the tests (DECISIONS.md, issue 13). Rules linted but
 # never auto-fixed, because their fix changes what the SQL means (measured on this project):
 #   aliasing.unused (AL05) drops a values list's alias with its column names, `as t (membership)`: a binder error
 #   structure.using (ST07) turns `using (...)` into `on ...`: `select *` then returns each join column twice

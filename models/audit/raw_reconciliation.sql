@@ -4,10 +4,18 @@
 {% for entity in raw_entities() %}
 select
     '{{ entity }}' as entity,
-    (select coalesce(sum(raw_rows + malformed_records), 0) from {{ ref('landed_batches') }} where entity = '{{ entity }}')
-        as raw_rows,
+    (
+        select coalesce(sum(raw_rows + malformed_records), 0) from {{ ref('landed_batches') }}
+        where entity = '{{ entity }}'
+    ) as raw_rows,
     (select count(*) from {{ ref('stg_loyalty__' ~ entity) }}) as staged_rows,
-    (select count(*) from {{ ref('quarantined_rows') }} where entity = '{{ entity }}') as quarantined_rows,
-    (select count(*) from {{ ref('base_loyalty__' ~ entity) }} where _copy_number > 1) as collapsed_duplicates
+    (
+        select count(*) from {{ ref('quarantined_rows') }}
+        where entity = '{{ entity }}'
+    ) as quarantined_rows,
+    (
+        select count(*) from {{ ref('base_loyalty__' ~ entity) }}
+        where _copy_number > 1
+    ) as collapsed_duplicates
 {% if not loop.last %}union all{% endif %}
 {% endfor %}

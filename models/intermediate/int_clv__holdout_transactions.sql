@@ -41,8 +41,10 @@ select
     coalesce(holdout_transactions.holdout_transactions, 0) as holdout_transactions,
     holdout_window.holdout_start_date,
     holdout_window.holdout_end_date,
-    cast({{ dbt.datediff(as_of_date(), 'holdout_window.holdout_end_date', 'day') }} as double)
-        / {{ clv_time_unit_days() }} as holdout_length
+    (
+        cast(datediff('day', {{ as_of_date() }}, holdout_window.holdout_end_date) as double)
+        / {{ clv_time_unit_days() }}
+    ) as holdout_length
 from calibration
 cross join holdout_window
 left join holdout_transactions on calibration.customer_id = holdout_transactions.customer_id

@@ -1,11 +1,16 @@
--- depends_on: {{ ref('base_loyalty__orders') }}, {{ ref('base_loyalty__order_items') }}, {{ ref('stg_loyalty__refunds') }}, {{ source('last_build', 'fct_orders') }}
+-- depends_on: {{ ref('base_loyalty__orders') }}
+-- depends_on: {{ ref('base_loyalty__order_items') }}
+-- depends_on: {{ ref('stg_loyalty__refunds') }}
+-- depends_on: {{ source('last_build', 'fct_orders') }}
 -- The customers whose orders change tonight (fct_orders rebuilds every order of exactly them, because
 -- customer_order_number numbers a customer's valid orders together): orders or lines staged tonight, refund totals
--- that differ, orders crossing the as-of date since the last night. "Before" is fct_orders as the last build stored
--- it (source last_build), read before tonight's rows replace it. Empty when fct_orders builds in full.
+-- that differ, orders crossing the as-of date since the last night. `last_build` is fct_orders as the last build
+-- stored it (source last_build), read before tonight's rows replace it. Empty when fct_orders builds in full.
 {% if incremental_run_of('fct_orders') %}
 with counted_refunds as (
-    select order_id, sum(amount) as amount
+    select
+        order_id,
+        sum(amount) as amount
     from {{ ref('stg_loyalty__refunds') }}
     where {{ to_reporting_date('refunded_at') }} <= {{ as_of_date() }}
     group by order_id
@@ -19,21 +24,23 @@ where _built_as_of = {{ built_as_of() }} and _copy_number = 1 and _quarantine_re
 union
 
 -- order lines staged tonight for an order of an earlier night (a new order's lines come with it, above)
-select before.customer_id
+select last_build.customer_id
 from {{ ref('base_loyalty__order_items') }} as items
-inner join {{ source('last_build', 'fct_orders') }} as before on items.order_id = before.order_id
+inner join {{ source('last_build', 'fct_orders') }} as last_build on items.order_id = last_build.order_id
 where items._built_as_of = {{ built_as_of() }} and items._copy_number = 1 and items._quarantine_reason is null
 
 union
 
 -- orders of earlier nights whose counted refunds differ from last night's: a new refund, a refund now beyond
 -- its order (or no longer), a refund crossing the as-of date
-select before.customer_id
-from {{ source('last_build', 'fct_orders') }} as before
-left join counted_refunds on before.order_id = counted_refunds.order_id
-where (before.refunded_amount <> 0 or counted_refunds.order_id is not null)
-    and {{ to_reporting_currency('coalesce(counted_refunds.amount, 0)', 'before.exchange_rate') }}
-        <> before.refunded_amount
+select last_build.customer_id
+from {{ source('last_build', 'fct_orders') }} as last_build
+left join counted_refunds on last_build.order_id = counted_refunds.order_id
+where (last_build.refunded_amount <> 0 or counted_refunds.order_id is not null)
+    and (
+        {{ to_reporting_currency('coalesce(counted_refunds.amount, 0)', 'last_build.exchange_rate') }}
+        <> last_build.refunded_amount
+    )
 
 union
 

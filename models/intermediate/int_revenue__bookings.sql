@@ -47,6 +47,6 @@ select
     refunds.refund_month as booking_month,
     {{ as_money(0) }} as gross_revenue,
     refunds.amount as refunded_amount,
-    - refunds.amount as net_revenue
+    -refunds.amount as net_revenue
 from refunds
 inner join orders on refunds.order_id = orders.order_id

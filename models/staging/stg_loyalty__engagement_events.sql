@@ -1,2 +1,2 @@
--- Trusted engagement_events rows: typed, normalised, deduplicated. Rows that failed a check are in audit.quarantined_rows.
+-- Trusted engagement_events rows: typed, normalised, deduplicated. Rows failing a check are in audit.quarantined_rows.
 {{ staged_rows('base_loyalty__engagement_events') }}

@@ -1,2 +1,2 @@
--- Trusted loyalty_events rows: typed, normalised, deduplicated. Rows that failed a check are in audit.quarantined_rows.
+-- Trusted loyalty_events rows: typed, normalised, deduplicated. Rows failing a check are in audit.quarantined_rows.
 {{ staged_rows('base_loyalty__loyalty_events') }}

@@ -1,2 +1,2 @@
--- Trusted marketing_spend rows: typed, normalised, deduplicated. Rows that failed a check are in audit.quarantined_rows.
+-- Trusted marketing_spend rows: typed, normalised, deduplicated. Rows failing a check are in audit.quarantined_rows.
 {{ staged_rows('base_loyalty__marketing_spend') }}

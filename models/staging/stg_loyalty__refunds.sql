@@ -1,2 +1,2 @@
--- Trusted refunds rows: typed, normalised, deduplicated. Rows that failed a check are in audit.quarantined_rows.
+-- Trusted refunds rows: typed, normalised, deduplicated. Rows failing a check are in audit.quarantined_rows.
 {{ staged_rows('base_loyalty__refunds') }}

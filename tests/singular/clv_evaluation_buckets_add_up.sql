@@ -1,5 +1,5 @@
 -- The calibration-frequency rows of clv_model_evaluation partition the overall row: customers and actual and
--- predicted totals add up. Returns the overall row when they do not.
+-- predicted totals add up. Returns the overall totals and the buckets' sums when they do not.
 with buckets as (
     select
         sum(customers) as customers,
@@ -9,12 +9,21 @@ with buckets as (
     where breakdown = 'calibration_frequency'
 )
 
-select overall.*
+select
+    overall.customers,
+    overall.actual_transactions,
+    overall.predicted_transactions,
+    buckets.customers as bucket_customers,
+    buckets.actual_transactions as bucket_actual_transactions,
+    buckets.predicted_transactions as bucket_predicted_transactions
 from {{ ref('clv_model_evaluation') }} as overall
 cross join buckets
 where overall.breakdown = 'overall'
     and (
         overall.customers != buckets.customers
         or overall.actual_transactions != buckets.actual_transactions
-        or abs(overall.predicted_transactions - buckets.predicted_transactions) > 1e-6 * (1 + overall.predicted_transactions)
+        or (
+            abs(overall.predicted_transactions - buckets.predicted_transactions)
+            > 1e-6 * (1 + overall.predicted_transactions)
+        )
     )

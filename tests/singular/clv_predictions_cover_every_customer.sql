@@ -1,7 +1,6 @@
 -- Every customer of the predictive models' input has exactly one prediction row with the same history, and no
 -- prediction row lacks an input customer. Returns the customers where that fails.
-select
-    coalesce(history.customer_id, predictions.customer_id) as customer_id
+select coalesce(history.customer_id, predictions.customer_id) as customer_id
 from {{ ref('int_clv__customer_history') }} as history
 full outer join {{ ref('clv_customer_predictions') }} as predictions
     on history.customer_id = predictions.customer_id

@@ -7,7 +7,10 @@ with last_month as (
 ),
 
 sums as (
-    select sum(new_customers) as new_customers, sum(orders) as orders from {{ ref('loyalty_kpis_monthly') }}
+    select
+        sum(new_customers) as new_customers,
+        sum(orders) as orders
+    from {{ ref('loyalty_kpis_monthly') }}
 ),
 
 lifetime as (
@@ -21,21 +24,41 @@ lifetime as (
 ),
 
 checks as (
-    select 'cumulative_customers' as figure, last_month.cumulative_customers as monthly, lifetime.customers as lifetime
+    select
+        'cumulative_customers' as figure,
+        last_month.cumulative_customers as monthly,
+        lifetime.customers as lifetime
     from lifetime left join last_month on true
     union all
-    select 'cumulative_repeat_customers', last_month.cumulative_repeat_customers, lifetime.repeat_customers
+    select
+        'cumulative_repeat_customers' as figure,
+        last_month.cumulative_repeat_customers as monthly,
+        lifetime.repeat_customers as lifetime
     from lifetime left join last_month on true
     union all
-    select 'single_type_customers', last_month.single_type_customers, lifetime.single_type_customers
+    select
+        'single_type_customers' as figure,
+        last_month.single_type_customers as monthly,
+        lifetime.single_type_customers as lifetime
     from lifetime left join last_month on true
     union all
-    select 'multi_type_customers', last_month.multi_type_customers, lifetime.multi_type_customers
+    select
+        'multi_type_customers' as figure,
+        last_month.multi_type_customers as monthly,
+        lifetime.multi_type_customers as lifetime
     from lifetime left join last_month on true
     union all
-    select 'sum of new_customers', sums.new_customers, lifetime.customers from lifetime cross join sums
+    select
+        'sum of new_customers' as figure,
+        sums.new_customers as monthly,
+        lifetime.customers as lifetime
+    from lifetime cross join sums
     union all
-    select 'sum of orders', sums.orders, lifetime.orders from lifetime cross join sums
+    select
+        'sum of orders' as figure,
+        sums.orders as monthly,
+        lifetime.orders as lifetime
+    from lifetime cross join sums
 )
 
 select *

@@ -9,13 +9,20 @@ with expected as (
 ),
 
 actual as (
-    select cohort_month, count(*) as actual_rows, max(months_since_first_order) as last_period
+    select
+        cohort_month,
+        count(*) as actual_rows,
+        max(months_since_first_order) as last_period
     from {{ ref('repurchase_cohorts') }}
     group by cohort_month
 )
 
-select *
+select
+    coalesce(expected.cohort_month, actual.cohort_month) as cohort_month,
+    expected.expected_rows,
+    actual.actual_rows,
+    actual.last_period
 from expected
-full outer join actual using (cohort_month)
+full outer join actual on expected.cohort_month = actual.cohort_month
 where expected.expected_rows is distinct from actual.actual_rows
     or actual.last_period is distinct from expected.expected_rows - 1

@@ -11,7 +11,9 @@
 -- Everything else stays as it was.
 with orders as (
     select * from {{ ref('int_orders__enriched') }}
-    {% if incremental_run() %}where customer_id in (select customer_id from {{ ref('int_orders__changed_customers') }}){% endif %}
+    {% if incremental_run() %}
+    where customer_id in (select customer_id from {{ ref('int_orders__changed_customers') }})
+    {% endif %}
 ),
 
 items as (
@@ -55,9 +57,8 @@ numbered as (
     select
         *,
         case
-            when is_valid_order then row_number() over (
-                partition by customer_id, is_valid_order order by ordered_at, order_id
-            )
+            when is_valid_order
+                then row_number() over (partition by customer_id, is_valid_order order by ordered_at, order_id)
         end as customer_order_number
     from amounts
 )
@@ -82,8 +83,10 @@ select
     {{ to_reporting_currency('discount_in_order_currency', 'exchange_rate') }} as discount_amount,
     {{ to_reporting_currency('gross_revenue_in_order_currency', 'exchange_rate') }} as gross_revenue,
     {{ to_reporting_currency('refunded_in_order_currency', 'exchange_rate') }} as refunded_amount,
-    {{ to_reporting_currency('gross_revenue_in_order_currency', 'exchange_rate') }}
-        - {{ to_reporting_currency('refunded_in_order_currency', 'exchange_rate') }} as net_revenue,
+    (
+        {{ to_reporting_currency('gross_revenue_in_order_currency', 'exchange_rate') }}
+        - {{ to_reporting_currency('refunded_in_order_currency', 'exchange_rate') }}
+    ) as net_revenue,
     -- timestamps
     ordered_at,
     order_date,

@@ -34,8 +34,10 @@ select
     -- numerics
     amount as amount_in_order_currency,
     currency_code as order_currency_code,
-    {{ to_reporting_currency('running_amount', 'exchange_rate') }}
-        - {{ to_reporting_currency('running_amount - amount', 'exchange_rate') }} as amount,
+    (
+        {{ to_reporting_currency('running_amount', 'exchange_rate') }}
+        - {{ to_reporting_currency('running_amount - amount', 'exchange_rate') }}
+    ) as amount,
     -- flags
     {{ to_reporting_date('refunded_at') }} <= {{ as_of_date() }} as is_counted,
     -- timestamps

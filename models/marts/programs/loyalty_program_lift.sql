@@ -10,8 +10,8 @@ with customers as (
     from {{ ref('customer_lifetime_value') }}
 ),
 
-memberships as (
-    select * from (values ('member'), ('non_member')) as t (membership)
+memberships (membership) as (
+    values ('member'), ('non_member')
 ),
 
 groups as (
@@ -26,7 +26,7 @@ groups as (
             as customers_observed_90_days,
         count(customers.customer_id) filter (
             where customers.first_order_date <= {{ as_of_date() }} - 90
-                and customers.second_order_date <= customers.first_order_date + 90
+            and customers.second_order_date <= customers.first_order_date + 90
         ) as second_purchase_within_90_days
     from memberships
     left join customers on memberships.membership = customers.membership

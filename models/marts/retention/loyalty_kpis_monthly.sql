@@ -45,14 +45,26 @@ product_types as (
 
 -- the month each customer became a customer, a repeat customer, a buyer of one and of two product types
 milestones as (
-    select cohort_month as month_start, 'customer' as milestone from customers
+    select
+        cohort_month as month_start,
+        'customer' as milestone
+    from customers
     union all
-    select cast(date_trunc('month', second_order_date) as date), 'repeat_customer' from customers
+    select
+        cast(date_trunc('month', second_order_date) as date) as month_start,
+        'repeat_customer' as milestone
+    from customers
     where second_order_date is not null
     union all
-    select cast(date_trunc('month', first_product_type_date) as date), 'one_type' from product_types
+    select
+        cast(date_trunc('month', first_product_type_date) as date) as month_start,
+        'one_type' as milestone
+    from product_types
     union all
-    select cast(date_trunc('month', second_product_type_date) as date), 'two_types' from product_types
+    select
+        cast(date_trunc('month', second_product_type_date) as date) as month_start,
+        'two_types' as milestone
+    from product_types
     where second_product_type_date is not null
 ),
 

@@ -25,7 +25,7 @@ periods as (
         cohorts.cohort_size,
         months.activity_month
     from cohorts
-    inner join months on months.activity_month >= cohorts.cohort_month
+    inner join months on cohorts.cohort_month <= months.activity_month
 ),
 
 activity as (

@@ -76,11 +76,13 @@ select
     case
         when is_lapsed_365_days then 'churned: no valid order for 365 days or more'
         when is_churned then 'churned: predicted probability of being alive below 0.1'
-        when is_overdue then 'at_risk: repeat customer whose days since last order exceed twice their mean days between orders'
+        when is_overdue
+            then 'at_risk: repeat customer whose days since last order exceed twice their mean days between orders'
         when is_at_risk then 'at_risk: predicted probability of being alive below 0.5'
         when valid_order_count >= 3 and latest_nps_category = 'promoter'
             then 'advocate: 3+ valid orders, not at risk, latest NPS answer a promoter'
-        when valid_order_count >= 3 then 'loyal: 3+ valid orders, not at risk, latest NPS answer not a promoter (or none)'
+        when valid_order_count >= 3
+            then 'loyal: 3+ valid orders, not at risk, latest NPS answer not a promoter (or none)'
         when valid_order_count = 2 then 'repeat_customer: exactly 2 valid orders, not at risk'
         else 'one_time_buyer: exactly 1 valid order, not churned'
     end as lifecycle_rule

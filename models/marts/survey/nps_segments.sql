@@ -13,7 +13,10 @@ customers as (
 ),
 
 stages as (
-    select customer_id, lifecycle_stage from {{ ref('customer_segments') }}
+    select
+        customer_id,
+        lifecycle_stage
+    from {{ ref('customer_segments') }}
 ),
 
 attributed as (

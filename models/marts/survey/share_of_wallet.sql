@@ -23,8 +23,8 @@ windowed as (
     from responses
     left join orders
         on responses.customer_id = orders.customer_id
-        and orders.order_date > cast(responses.response_date - interval 12 month as date)
-        and orders.order_date <= responses.response_date
+            and orders.order_date > cast(responses.response_date - interval 12 month as date)
+            and responses.response_date >= orders.order_date
     group by all
 )
 

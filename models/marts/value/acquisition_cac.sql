@@ -53,10 +53,10 @@ grid as (
     cross join months
     left join spend
         on channels.acquisition_channel = spend.acquisition_channel
-        and months.acquisition_month = spend.acquisition_month
+            and months.acquisition_month = spend.acquisition_month
     left join acquired
         on channels.acquisition_channel = acquired.acquisition_channel
-        and months.acquisition_month = acquired.acquisition_month
+            and months.acquisition_month = acquired.acquisition_month
 )
 
 select

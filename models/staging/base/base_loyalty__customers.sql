@@ -22,18 +22,18 @@ typed as (
 
 verdict as (
     select
-        customer_id,
-        email_hash,
-        country_code,
-        acquisition_channel,
-        signed_up_at,
+        typed.customer_id,
+        typed.email_hash,
+        typed.country_code,
+        typed.acquisition_channel,
+        typed.signed_up_at,
         case
             {{ key_reasons('typed') }}
-            when _signup_missing then 'missing_value'
-            when signed_up_at is null and not _timestamp_out_of_range then 'unparseable_timestamp'
-            when _timestamp_out_of_range then 'timestamp_out_of_range'
+            when typed._signup_missing then 'missing_value'
+            when typed.signed_up_at is null and not typed._timestamp_out_of_range then 'unparseable_timestamp'
+            when typed._timestamp_out_of_range then 'timestamp_out_of_range'
         end as _quarantine_reason,
-        {{ raw_row_columns() }}
+        {{ raw_row_columns('typed') }}
     from typed
 )
 

@@ -60,7 +60,7 @@ checked as (
 
 verdict as (
     select
-        checked.* exclude (_row_reason),
+        checked.* exclude (checked._row_reason),
         coalesce(
             checked._row_reason,
             case when customers.customer_id is null then 'unknown_customer' end

@@ -56,13 +56,15 @@ checked as (
     from typed
     left join currencies on typed.currency_code = currencies.currency_code
     {{ join_exchange_rate('order_rate', 'typed.currency_code', to_reporting_date('typed.ordered_at')) }}
-    {{ join_exchange_rate('reporting_rate', "'" ~ var('reporting_currency') ~ "'", to_reporting_date('typed.ordered_at')) }}
+    {{ join_exchange_rate(
+        'reporting_rate', "'" ~ var('reporting_currency') ~ "'", to_reporting_date('typed.ordered_at')
+    ) }}
     {{ held_for_reference(['unknown_customer']) }}
 ),
 
 verdict as (
     select
-        checked.* exclude (_row_reason),
+        checked.* exclude (checked._row_reason),
         coalesce(
             checked._row_reason,
             case when customers.customer_id is null then 'unknown_customer' end

@@ -93,7 +93,11 @@ verdict as (
         ) as _quarantine_reason,
         {{ raw_row_columns('checked') }}
     from checked
-    left join running using (_batch, _record_key, _row_hash, _copy_number)
+    left join running
+        on checked._batch = running._batch
+            and checked._record_key = running._record_key
+            and checked._row_hash = running._row_hash
+            and checked._copy_number = running._copy_number
 )
 
 {{ keep_raw_row_of_quarantined('verdict') }}

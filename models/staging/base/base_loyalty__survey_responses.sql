@@ -83,7 +83,9 @@ verdict as (
     left join customers on typed.customer_id = customers.customer_id
     left join currencies on typed.currency_code = currencies.currency_code
     {{ join_exchange_rate('spend_rate', 'typed.currency_code', to_reporting_date('typed.responded_at')) }}
-    {{ join_exchange_rate('reporting_rate', "'" ~ var('reporting_currency') ~ "'", to_reporting_date('typed.responded_at')) }}
+    {{ join_exchange_rate(
+        'reporting_rate', "'" ~ var('reporting_currency') ~ "'", to_reporting_date('typed.responded_at')
+    ) }}
 )
 
 {{ keep_raw_row_of_quarantined('verdict') }}
