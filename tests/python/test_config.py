@@ -268,21 +268,30 @@ def test_the_flows_own_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         config.resolve_flow_settings()
 
 
-def test_the_flow_module_takes_its_settings_from_config() -> None:
-    """flows/loyalty_nightly.py imported with the variables set (a fresh interpreter: it reads them at import)."""
+def test_the_flow_takes_its_settings_from_config_when_a_night_starts() -> None:
+    """The flow's tasks, made when a night starts from the settings config reads then (a fresh interpreter with the
+    variables set): the lock and the landing check retry LOYALTY_RETRIES times with delays doubling from
+    LOYALTY_RETRY_DELAY_SECONDS; the other steps never retry."""
     code = (
-        "from loyalty.orchestration import load_flow_module; m = load_flow_module(); "
-        "print(m.RETRIES, m.RETRY_DELAY_SECONDS, m.SETTLE_SECONDS)"
+        "from loyalty import config; from loyalty.orchestration import load_flow_module; m = load_flow_module(); "
+        "s = config.resolve_flow_settings(); t = m._tasks(s); "
+        "print(s.landing_settle_seconds, *[f'{n}:{t[n].retries}:{t[n].retry_delay_seconds}' for n in t], sep='|')"
     )
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")},
-        "LOYALTY_RETRIES": "5",
+        "LOYALTY_RETRIES": "3",
         "LOYALTY_RETRY_DELAY_SECONDS": "1.5",
         "LOYALTY_LANDING_SETTLE_SECONDS": "0",
     }
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["5", "1.5", "0.0"]
+    settle, *tasks = result.stdout.strip().split("|")
+    assert settle == "0.0"
+    assert tasks == [
+        "lock:3:[1.5, 3.0, 6.0]",
+        "plan:3:[1.5, 3.0, 6.0]",
+        *(f"{step}:0:0" for step in ("prepare_build_copy", "dbt_build", "validate", "docs", "report", "publish")),
+    ]
 
 
 def test_an_unknown_loyalty_variable_is_a_warning_with_a_suggestion(
