@@ -63,7 +63,8 @@ test-fast: $(STAMP) $(CLIENTS_STAMP) $(CHROMIUM)
 SQL_PATHS ?= models tests/singular $(wildcard analyses)
 SQLFLUFF_DIR := target/sqlfluff
 SQLFLUFF_ENV := LOYALTY_DBT_TARGET=build LOYALTY_DBT_DATABASE=$(SQLFLUFF_DIR)/lint.duckdb \
-	LOYALTY_HASH_KEY=sqlfluff-lint-only-key-never-hashes-real-data
+	LOYALTY_HASH_KEY=sqlfluff-lint-only-key-never-hashes-real-data \
+	PYTHONWARNINGS=ignore::UserWarning:multiprocessing.resource_tracker
 SQLFLUFF_PROCESSES ?= 2
 # A sqlfluff finding fails `make lint` (and CI); `make lint SQLFLUFF_NOFAIL=--nofail` only prints the findings.
 SQLFLUFF_NOFAIL ?=
