@@ -142,12 +142,10 @@ class Night:
 
     def write_running_record(self) -> None:
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        record = NightReport(
-            status=RUNNING,
-            warehouse=str(self.settings.warehouse),
-            raw_dir=str(self.settings.raw_dir),
-            as_of=self.settings.as_of.isoformat(),
-            started_at=self.started_at,
+        record = NightReport.of_night(
+            self.settings,
+            self.started_at,
+            RUNNING,
             finished_at=None,
             mode=self.mode,
             mode_reasons=self.mode_reasons,

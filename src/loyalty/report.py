@@ -112,6 +112,19 @@ class NightReport:
     # earlier nights this night found killed (their runs/<start>_killed.json records, in short)
     killed_nights: list[dict[str, Any]] = field(default_factory=list)
 
+    @classmethod
+    def of_night(cls, settings: Settings, started_at: str, status: str, **fields: Any) -> NightReport:
+        """A report of the night started at ``started_at`` on these settings; finished now unless ``fields`` say."""
+        fields.setdefault("finished_at", datetime.now(UTC).isoformat(timespec="seconds"))
+        return cls(
+            status=status,
+            warehouse=str(settings.warehouse),
+            raw_dir=str(settings.raw_dir),
+            as_of=settings.as_of.isoformat(),
+            started_at=started_at,
+            **fields,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -268,13 +281,10 @@ def published_report(
     database = database or settings.warehouse
     counts, reconciliation = summarise(database)
     previous = _read_json(settings.warehouse.parent / PUBLISHED_SUMMARY_FILE)
-    report = NightReport(
-        status="published",
-        warehouse=str(settings.warehouse),
-        raw_dir=str(settings.raw_dir),
-        as_of=settings.as_of.isoformat(),
-        started_at=started.isoformat(timespec="seconds"),
-        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    report = NightReport.of_night(
+        settings,
+        started.isoformat(timespec="seconds"),
+        "published",
         mode=plan.mode,
         mode_reasons=list(plan.reasons),
         steps_seconds={k: round(v, 2) for k, v in steps.items()},
@@ -293,13 +303,10 @@ def published_report(
 def failure_report(settings: Settings, started: datetime, step: str | None, error: BaseException) -> NightReport:
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     validation = error.result.to_dict() if isinstance(error, ValidationFailed) else None
-    return NightReport(
-        status="failed",
-        warehouse=str(settings.warehouse),
-        raw_dir=str(settings.raw_dir),
-        as_of=settings.as_of.isoformat(),
-        started_at=started.isoformat(timespec="seconds"),
-        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    return NightReport.of_night(
+        settings,
+        started.isoformat(timespec="seconds"),
+        "failed",
         validation=validation,
         error=message,
         failed_step=step,

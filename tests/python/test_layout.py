@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from conftest import markdown_table_rows
+
 from loyalty.config import PROJECT_DIR
 
 README = PROJECT_DIR / "README.md"
@@ -51,27 +53,11 @@ README_METRICS = [
 ]
 
 
-def _tables(text: str) -> list[dict[str, str]]:
-    """The rows of every markdown table in ``text``, as {header: cell}."""
-    rows: list[dict[str, str]] = []
-    header: list[str] | None = None
-    for line in text.splitlines():
-        if not line.startswith("|"):
-            header = None
-            continue
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if header is None:
-            header = cells
-        elif not set("".join(cells)) <= set("-: "):
-            rows.append(dict(zip(header, cells, strict=True)))
-    return rows
-
-
 def _catalogue() -> list[dict[str, str]]:
     text = README.read_text()
     start = text.index(CATALOGUE_HEADING)
     end = text.find("\n#", start + len(CATALOGUE_HEADING))
-    return _tables(text[start : end if end != -1 else len(text)])
+    return markdown_table_rows(text[start : end if end != -1 else len(text)])
 
 
 def _paths(cell: str) -> list[str]:
@@ -146,7 +132,7 @@ def test_every_metric_macro_is_in_a_file_under_macros_metrics() -> None:
     defined = _defined_macros(PROJECT_DIR / "macros")
     named = [
         name
-        for row in _tables(METRICS_DOC.read_text())
+        for row in markdown_table_rows(METRICS_DOC.read_text())
         if row.get("defined in", "").startswith("macro")
         for name in CODE.findall(row["defined in"].split(";")[0])
     ]

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
+from conftest import markdown_table_rows
 
 from loyalty.config import PROJECT_DIR
 
@@ -18,18 +19,7 @@ NAME = re.compile(r"`([a-z_][a-z0-9_]*)`")
 
 def _table_cells(text: str, column: str) -> list[str]:
     """The cells of ``column`` in every markdown table of ``text`` that has that column."""
-    cells: list[str] = []
-    header: list[str] | None = None
-    for line in text.splitlines():
-        if not line.startswith("|"):
-            header = None
-            continue
-        row = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if header is None:
-            header = row
-        elif column in header and not set("".join(row)) <= set("-: "):
-            cells.append(row[header.index(column)])
-    return cells
+    return [row[column] for row in markdown_table_rows(text) if column in row]
 
 
 def _models() -> set[str]:
