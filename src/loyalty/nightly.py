@@ -112,8 +112,6 @@ class Night:
     held_lock: bool = False  # begin() ran: the night holds (or held) the build lock and keeps a running record
     reported: bool = False  # its final record (published or failed) was written, or could not be
     killed_nights: list[dict[str, Any]] = field(default_factory=list)
-    mode: str | None = None
-    mode_reasons: list[str] = field(default_factory=list)
 
     @property
     def tonight(self) -> Plan:
@@ -137,8 +135,14 @@ class Night:
         self.write_running_record()
         return self.killed_nights
 
-    def planned(self, plan: Plan) -> None:
-        self.plan, self.mode, self.mode_reasons = plan, plan.mode, list(plan.reasons)
+    @property
+    def mode(self) -> str | None:
+        """Incremental or full (None before the plan)."""
+        return self.plan.mode if self.plan else None
+
+    @property
+    def mode_reasons(self) -> list[str]:
+        return list(self.plan.reasons) if self.plan else []
 
     def write_running_record(self) -> None:
         now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -228,7 +232,7 @@ def take_lock(night: Night) -> None:
 def plan(night: Night) -> Plan:
     """Check the landing data and decide whether tonight can be incremental (``loyalty.planning``)."""
     planned = plan_night(night.settings, full_refresh=night.full_refresh, settle_seconds=night.settle_seconds)
-    night.planned(planned)
+    night.plan = planned
     for warning in planned.landing.warnings:
         night.warn(warning)
     night.info(planned.describe())
