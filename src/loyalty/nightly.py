@@ -244,25 +244,35 @@ def copy_published_warehouse(night: Night) -> None:
     prepare_build_copy(night.settings, night.tonight.incremental)
 
 
-def dbt_build(night: Night) -> None:
-    """``dbt build``: every model, seed, dbt data test and unit test (``Night.dbt_tests=False`` builds the models
-    only: for tests of other things, which would otherwise spend most of their time in dbt's own tests)."""
-    settings, planned = night.settings, night.tonight
-    selection = () if night.dbt_tests else ("--exclude", "test_type:unit", "test_type:data")
+def night_dbt_vars(planned: Plan) -> dict[str, object]:
+    """The night's own dbt vars (on top of the settings' and ``raw_sources``): the same for the build and the docs,
+    so that the docs step finds dbt's saved parse of the build unchanged and skips parsing (partial parsing; any
+    other --vars make dbt parse the whole project again)."""
     previous = {"previous_as_of": planned.previous_as_of} if planned.incremental and planned.previous_as_of else {}
+    return {"build_mode": planned.mode, "build_fingerprint": planned.fingerprint, **previous}
+
+
+# dbt's unit tests prove SQL logic that does not change from night to night: `make test` runs them once
+# (tests/python/test_dbt_unit_tests.py), the night does not
+NIGHTLY_EXCLUDE = ("test_type:unit",)
+
+
+def dbt_build(night: Night) -> None:
+    """``dbt build``: every model, seed and dbt data test; dbt's unit tests run in the test suite instead
+    (``NIGHTLY_EXCLUDE``). ``Night.dbt_tests=False`` builds the models only: for tests of other things, which would
+    otherwise spend most of their time in dbt's own tests."""
+    settings, planned = night.settings, night.tonight
+    excluded = NIGHTLY_EXCLUDE if night.dbt_tests else (*NIGHTLY_EXCLUDE, "test_type:data")
     try:
         run_dbt(
             settings,
             planned.landing,
             "build",
-            *selection,
+            "--exclude",
+            *excluded,
             quiet=night.quiet,
             only_new=planned.incremental,
-            extra_vars={
-                "build_mode": planned.mode,
-                "build_fingerprint": planned.fingerprint,
-                **previous,
-            },
+            extra_vars=night_dbt_vars(planned),
         )
     finally:
         # read by the build, now in the warehouse (or not needed): no copy of raw records stays beside it
@@ -295,7 +305,8 @@ def generate_docs(night: Night) -> Path:
     """``dbt docs generate --static`` on the build copy: one self-contained HTML file, staged in the work folder
     and published with the warehouse."""
     settings, planned = night.settings, night.tonight
-    # --no-compile: the build just compiled every node into the same target folder
+    # --no-compile: the build just compiled every node into the same target folder; the build's own vars: dbt
+    # reuses the build's parse (partial parsing) instead of parsing the project again
     run_dbt(
         settings,
         planned.landing,
@@ -305,6 +316,7 @@ def generate_docs(night: Night) -> Path:
         "--no-compile",
         quiet=True,
         only_new=planned.incremental,
+        extra_vars=night_dbt_vars(planned),
     )
     staged = staged_docs_path(settings.warehouse)
     shutil.copyfile(dbt_target_dir(settings.warehouse) / "static_index.html", staged)

@@ -4,13 +4,21 @@ and logs stay in the project, ignored by git), a start-up timeout long enough fo
 cores, and no telemetry. A variable the user has set wins.
 
 Import this module (``prefect_environment()``) before the first ``import prefect``.
+
+``loyalty run`` starts Prefect's temporary API server itself, first thing (``EarlyServer``), so that its start-up
+(15-30 s of Python on 2 cores) runs beside the checks, the landing check and the import of Prefect instead of
+before the flow's first step; Prefect then uses it as its own (see DECISIONS.md, "Night overheads").
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -59,3 +67,96 @@ def load_flow_module() -> ModuleType:
 
     cloudpickle.register_pickle_by_value(module)
     return module
+
+
+# what Prefect's SubprocessASGIServer sets for its server process (no UI, ephemeral services only)
+EPHEMERAL_SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+
+
+class EarlyServer:
+    """Prefect's temporary (ephemeral) API server, started before Prefect is imported: the command Prefect 3's
+    ``SubprocessASGIServer`` runs (uvicorn with ``prefect.server.api.server:create_app``, the UI off), on a free
+    port. ``adopt()``, after ``import prefect``, waits for it to answer and hands it to Prefect's
+    ``SubprocessASGIServer`` (which stops it when the process exits). When Prefect would not use a temporary server
+    (PREFECT_API_URL set, or set in the profile) or it does not answer in time, it is stopped and Prefect does as
+    it always does."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port: int | None = None
+
+    @staticmethod
+    def wanted() -> bool:
+        """Would Prefect start a temporary server? (no PREFECT_API_URL in the environment or the profiles file)"""
+        if os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_SERVER_EPHEMERAL_ENABLED", "").lower() in (
+            "0",
+            "false",
+        ):
+            return False
+        profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or Path(os.environ["PREFECT_HOME"]) / "profiles.toml")
+        return not (profiles.is_file() and "PREFECT_API_URL" in profiles.read_text(errors="replace"))
+
+    def start(self) -> EarlyServer:
+        prefect_environment()
+        if not self.wanted():
+            return self
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        spec = importlib.util.find_spec("prefect")
+        assert spec and spec.origin
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent)),
+                *("--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port"),
+                *(str(self.port), "--log-level", "error", "--lifespan", "on"),
+            ],
+            env={**os.environ, **EPHEMERAL_SERVER_ENV},
+        )
+        atexit.register(self.stop)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def _answers(self, timeout: float) -> bool:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        with httpx.Client() as client:
+            while time.monotonic() < deadline:
+                if self.process is None or self.process.poll() is not None:
+                    return False
+                try:
+                    if client.get(f"http://127.0.0.1:{self.port}/api/health").status_code == 200:
+                        return True
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        return False
+
+    def adopt(self) -> None:
+        """Call after ``import prefect``: make the early server Prefect's temporary server, or stop it."""
+        if self.process is None:
+            return
+        from prefect.server.api.server import SubprocessASGIServer
+        from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+        server = SubprocessASGIServer()
+        if (
+            PREFECT_API_URL.value()
+            or server.running
+            or not self._answers(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+        ):
+            self.stop()  # Prefect uses its configured server, or starts its own as usual
+            return
+        server.port, server.server_process, server.running = self.port, self.process, True
+        atexit.register(server.stop)
+        self.process = None  # Prefect's now: it stops it at exit

@@ -1,7 +1,7 @@
 """The loyalty marts on real builds: the semantic layer agrees with the marts, and the as-of date gives the metrics
 as they were then (a build of all the data as of an earlier date equals a build of only the data known then, and
 closed months do not change when later data arrives). The metric definitions themselves are pinned by the dbt
-unit tests (in each mart's <model>.yml, and models/**/_*__unit_tests.yml), which run inside every build."""
+unit tests (in each mart's <model>.yml, and models/**/_*__unit_tests.yml), which test_dbt_unit_tests.py runs."""
 
 from __future__ import annotations
 
