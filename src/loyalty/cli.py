@@ -130,13 +130,13 @@ def _no_tracebacks_on_the_terminal() -> None:
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args, writing=True)
     config.resolve_flow_settings()  # the flow reads them when the night starts: checked here first, with the others
-    from loyalty.orchestration import EarlyServer, load_flow_module
-
-    # Prefect's temporary API server starts now, beside the landing check and the import of Prefect (the settings
-    # were checked first: a bad one starts nothing)
-    server = EarlyServer().start()
     # an interactive run says at once what is wrong; the flow itself retries (files may still be arriving)
     _preflight(settings)
+    from loyalty.orchestration import EarlyServer, load_flow_module
+
+    # Prefect's temporary API server starts now (after the checks: a bad setting or file starts nothing), beside
+    # the import of Prefect and the flow
+    server = EarlyServer().start()
     from loyalty.report import BuildResult, format_summary, summarise
     from loyalty.validation import ValidationResult
 

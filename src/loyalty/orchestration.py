@@ -5,9 +5,9 @@ cores, and no telemetry. A variable the user has set wins.
 
 Import this module (``prefect_environment()``) before the first ``import prefect``.
 
-``loyalty run`` starts Prefect's temporary API server itself, first thing (``EarlyServer``), so that its start-up
-(15-30 s of Python on 2 cores) runs beside the checks, the landing check and the import of Prefect instead of
-before the flow's first step; Prefect then uses it as its own (see DECISIONS.md, "Night overheads").
+``loyalty run`` starts Prefect's temporary API server itself as soon as its own checks passed (``EarlyServer``), so
+that the server's start-up (15-30 s of Python on 2 cores) runs beside the import of Prefect and the flow instead of
+after it; Prefect then uses it as its own (see DECISIONS.md, "Night overheads").
 """
 
 from __future__ import annotations
@@ -93,13 +93,14 @@ class EarlyServer:
             "false",
         ):
             return False
-        profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or Path(os.environ["PREFECT_HOME"]) / "profiles.toml")
+        home = os.environ.get("PREFECT_HOME") or PREFECT_DEFAULTS["PREFECT_HOME"]
+        profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or Path(home) / "profiles.toml")
         return not (profiles.is_file() and "PREFECT_API_URL" in profiles.read_text(errors="replace"))
 
     def start(self) -> EarlyServer:
-        prefect_environment()
         if not self.wanted():
             return self
+        prefect_environment()
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
