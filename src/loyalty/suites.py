@@ -90,9 +90,11 @@ def _compiled(configuration: dict[str, Any], table: str) -> tuple[str, str, str,
     if kind == "expect_column_values_to_not_be_null" and quoted and not kwargs:
         condition = f"{quoted} is null"
         return (f"{column}__null", f"count(*) filter (where {condition})", f"{column} is never null", None, "rows")
-    if kind == "expect_column_values_to_be_between" and quoted and set(kwargs) <= {
-        "min_value", "max_value", "strict_min", "strict_max"
-    }:
+    if (
+        kind == "expect_column_values_to_be_between"
+        and quoted
+        and set(kwargs) <= {"min_value", "max_value", "strict_min", "strict_max"}
+    ):
         low, high = kwargs.get("min_value"), kwargs.get("max_value")
         if low is None and high is None:
             return None
@@ -107,20 +109,28 @@ def _compiled(configuration: dict[str, Any], table: str) -> tuple[str, str, str,
             said.append(f"{'<' if kwargs.get('strict_max') else '<='} {high}")
         condition = " or ".join(parts)
         examples = f"select {quoted} from {table} where {condition} limit 3"
-        return (f"{column}__out_of_range", f"count(*) filter (where {condition})", f"{column} {' and '.join(said)}",
-                examples, "rows")
+        return (
+            f"{column}__out_of_range",
+            f"count(*) filter (where {condition})",
+            f"{column} {' and '.join(said)}",
+            examples,
+            "rows",
+        )
     if kind == "expect_column_values_to_be_in_set" and quoted and set(kwargs) == {"value_set"}:
         values = kwargs["value_set"]
         if not isinstance(values, list) or not values:
             return None
         condition = f"{quoted} is not null and {quoted} not in ({', '.join(_literal(v) for v in values)})"
         examples = f"select distinct {quoted} from {table} where {condition} limit 3"
-        return (f"{column}__not_in_set", f"count(*) filter (where {condition})", f"{column} in {values}", examples,
-                "rows")
-    if kind == "expect_column_values_to_be_unique" and quoted and not kwargs:
-        duplicates = (
-            f"select {quoted} from {table} where {quoted} is not null group by {quoted} having count(*) > 1"
+        return (
+            f"{column}__not_in_set",
+            f"count(*) filter (where {condition})",
+            f"{column} in {values}",
+            examples,
+            "rows",
         )
+    if kind == "expect_column_values_to_be_unique" and quoted and not kwargs:
+        duplicates = f"select {quoted} from {table} where {quoted} is not null group by {quoted} having count(*) > 1"
         sql = (
             f"(select coalesce(sum(copies), 0) from (select count(*) as copies from {table}"
             f" where {quoted} is not null group by {quoted} having count(*) > 1))"
@@ -133,14 +143,24 @@ def _compiled(configuration: dict[str, Any], table: str) -> tuple[str, str, str,
             f" group by {columns} having count(*) > 1))"
         )
         examples = f"select {columns} from {table} group by {columns} having count(*) > 1 limit 3"
-        return ("__".join(kwargs["column_list"]) + "__duplicate", sql,
-                f"({', '.join(kwargs['column_list'])}) is unique", examples, "rows")
+        return (
+            "__".join(kwargs["column_list"]) + "__duplicate",
+            sql,
+            f"({', '.join(kwargs['column_list'])}) is unique",
+            examples,
+            "rows",
+        )
     if kind == "unexpected_rows_expectation" and column is None and set(kwargs) == {"unexpected_rows_query"}:
         query = str(kwargs["unexpected_rows_query"]).strip().replace("{batch}", table)
         meta = configuration.get("meta") or {}
         stem = f"{meta['column']}__orphan" if meta.get("references") else f"{meta.get('column') or 'rows'}__unexpected"
-        return (stem, f"(select count(*) from ({query}))", "no unexpected rows",
-                f"select * from ({query}) limit 3", "rows")
+        return (
+            stem,
+            f"(select count(*) from ({query}))",
+            "no unexpected rows",
+            f"select * from ({query}) limit 3",
+            "rows",
+        )
     if kind in ("expect_table_row_count_to_equal", "expect_table_row_count_to_be_between") and column is None:
         if kind == "expect_table_row_count_to_equal" and set(kwargs) == {"value"}:
             bounds = {"min_value": kwargs["value"], "max_value": kwargs["value"]}

@@ -277,9 +277,7 @@ def _compiled_observed(result: Any, compiled: _Compiled, examples: Any) -> str:
     return f"{count:,} unexpected of {total:,} rows{share}" + (f", e.g. {sample}" if sample else "")
 
 
-def _failures(
-    checkpoint_result: Any, compiled: dict[str, _Compiled], examples: Any
-) -> tuple[list[Failure], int]:
+def _failures(checkpoint_result: Any, compiled: dict[str, _Compiled], examples: Any) -> tuple[list[Failure], int]:
     """The failed expectations of a checkpoint run; a compiled check is reported as the expectation of the suite file
     it stands for (its type, column and description), with the violating rows counted against the table's rows and
     a few of their values (``examples(check)``, queried only for a failed check)."""
@@ -450,8 +448,12 @@ def _results_table(suite: Suite) -> str:
 
 
 def _materialise(
-    database: Path, results: Path, suites: list[Suite], configurations: dict[str, list[dict[str, Any]]],
-    engine_config: dict[str, Any], timings: dict[str, float],
+    database: Path,
+    results: Path,
+    suites: list[Suite],
+    configurations: dict[str, list[dict[str, Any]]],
+    engine_config: dict[str, Any],
+    timings: dict[str, float],
 ) -> tuple[dict[str, _Compiled], set[str]]:
     """Run each suite's query over the warehouse, once, in DuckDB, and store its (small) result in ``results``: a
     table suite's aggregate row (``compile_table_checks``), a query suite's rows. One connection for all of them: the
