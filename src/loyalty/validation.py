@@ -224,6 +224,9 @@ def _observed(result: Any) -> str:
     details = result.result or {}
     if details.get("unexpected_count") is not None and "observed_value" not in details:
         count, total = details["unexpected_count"], details.get("element_count") or 0
+        values = details.get("partial_unexpected_list") or []
+        if total == 1 and count == 1 and len(values) == 1:
+            return _short(values[0])  # a check of a one-row result (a total, a difference): its value says it all
         percent = details.get("unexpected_percent")
         share = f" ({percent:.3g} %)" if percent is not None else ""
         sample = ", ".join(_short(value) for value in (details.get("partial_unexpected_list") or [])[:3])
