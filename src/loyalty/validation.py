@@ -19,6 +19,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ import duckdb
 from loyalty.config import Thresholds
 from loyalty.errors import LoyaltyError
 from loyalty.files import write_json_atomically
-from loyalty.suites import SUITES_DIR, Suite, load_suites
+from loyalty.suites import SUITES_DIR, Suite, TableCheck, check_query, compile_table_checks, load_suites
 
 _PROCESS_STARTED = time.monotonic()  # the checkpoint's time includes importing GX (several seconds)
 CHECKPOINT_NAME = "loyalty_nightly"
@@ -156,8 +157,9 @@ class ValidationFailed(LoyaltyError):
 
 def _relations(con: duckdb.DuckDBPyConnection) -> set[str]:
     rows = con.execute(
-        "select schema_name || '.' || table_name from duckdb_tables()"
-        " union all select schema_name || '.' || view_name from duckdb_views() where not internal"
+        "select schema_name || '.' || table_name from duckdb_tables() where database_name = current_database()"
+        " union all select schema_name || '.' || view_name from duckdb_views()"
+        " where not internal and database_name = current_database()"
     ).fetchall()
     return {name for (name,) in rows}
 
@@ -222,6 +224,9 @@ def _observed(result: Any) -> str:
     details = result.result or {}
     if details.get("unexpected_count") is not None and "observed_value" not in details:
         count, total = details["unexpected_count"], details.get("element_count") or 0
+        values = details.get("partial_unexpected_list") or []
+        if total == 1 and count == 1 and len(values) == 1:
+            return _short(values[0])  # a check of a one-row result (a total, a difference): its value says it all
         percent = details.get("unexpected_percent")
         share = f" ({percent:.3g} %)" if percent is not None else ""
         sample = ", ".join(_short(value) for value in (details.get("partial_unexpected_list") or [])[:3])
@@ -253,15 +258,53 @@ def _column(configuration: Any) -> str | None:
     return (configuration.meta or {}).get("column")
 
 
-def _failures(checkpoint_result: Any) -> tuple[list[Failure], int]:
+@dataclass
+class _Compiled:
+    """A table suite evaluated as one aggregate row: its row count and its checks by result column."""
+
+    row_count: int
+    checks: dict[str, TableCheck]
+
+
+def _compiled_observed(result: Any, compiled: _Compiled, examples: Any) -> str:
+    error = _exception_message(result)
+    if error is not None:
+        return f"error: {error}"
+    check = compiled.checks[result.expectation_config.kwargs["column"]]
+    value = (result.result or {}).get("observed_value")
+    if check.expectation["meta"]["unit"] == "count" or not isinstance(value, int | float):
+        return f"{value:,} rows" if isinstance(value, int) else _short(value)
+    count, total = int(value), compiled.row_count
+    share = f" ({100 * count / total:.3g} %)" if total else ""
+    sample = ", ".join(_short(v) for v in examples(check))
+    return f"{count:,} unexpected of {total:,} rows{share}" + (f", e.g. {sample}" if sample else "")
+
+
+def _failures(checkpoint_result: Any, compiled: dict[str, _Compiled], examples: Any) -> tuple[list[Failure], int]:
+    """The failed expectations of a checkpoint run; a compiled check is reported as the expectation of the suite file
+    it stands for (its type, column and description), with the violating rows counted against the table's rows and
+    a few of their values (``examples(check)``, queried only for a failed check)."""
     failures: list[Failure] = []
     evaluated = 0
     for suite_result in checkpoint_result.run_results.values():
+        suite = compiled.get(suite_result.suite_name)
         for result in suite_result.results:
             evaluated += 1
             if result.success:
                 continue
             configuration = result.expectation_config
+            if suite is not None:
+                meta = configuration.meta or {}
+                failures.append(
+                    Failure(
+                        suite=suite_result.suite_name,
+                        expectation=meta["expectation"],
+                        column=meta.get("column"),
+                        observed=_compiled_observed(result, suite, examples),
+                        expected=_expected(configuration),
+                    )
+                )
+                continue
             failures.append(
                 Failure(
                     suite=suite_result.suite_name,
@@ -402,6 +445,54 @@ def validate(
     return ValidationResult.from_dict(json.loads(result_file.read_text()))
 
 
+def _results_table(suite: Suite) -> str:
+    """The table of the results database that holds a suite's rows (a suite name has dots)."""
+    return suite.name.replace(".", "__")
+
+
+def _materialise(
+    database: Path,
+    results: Path,
+    suites: list[Suite],
+    configurations: dict[str, list[dict[str, Any]]],
+    engine_config: dict[str, Any],
+    timings: dict[str, float],
+) -> tuple[dict[str, _Compiled], set[str]]:
+    """Run each suite's query over the warehouse, once, in DuckDB, and store its (small) result in ``results``: a
+    table suite's aggregate row (``compile_table_checks``), a query suite's rows. One connection for all of them: the
+    results database, with the warehouse attached read-only under its own name (its views name their catalog after
+    the file). Returns the compiled table suites and the suites left to GX over the warehouse itself (a kind of
+    expectation that is not compiled, or an aggregate DuckDB could not run, e.g. a column the table lacks: GX then
+    reports each expectation with DuckDB's error)."""
+    compiled: dict[str, _Compiled] = {}
+    native: set[str] = set()
+    with duckdb.connect(str(results), config=engine_config) as con:
+        catalog = database.stem
+        con.execute(f"attach '{str(database).replace(chr(39), chr(39) * 2)}' as \"{catalog}\" (read_only)")
+        con.execute(f'use "{catalog}"')
+        for suite in suites:
+            if suite.name not in configurations:
+                continue
+            started = time.monotonic()
+            target = f'"{results.stem}".main."{_results_table(suite)}"'
+            if suite.table is None:
+                con.execute(f"create table {target} as {suite.query}")
+            else:
+                checks = compile_table_checks(suite.table_name or "", configurations[suite.name])
+                if checks is None:
+                    native.add(suite.name)
+                    continue
+                try:
+                    con.execute(f"create table {target} as {check_query(suite.table_name or '', checks)}")
+                except duckdb.Error:
+                    native.add(suite.name)
+                    continue
+                (row_count,) = con.execute(f"select row_count from {target}").fetchone()
+                compiled[suite.name] = _Compiled(row_count, {check.column: check for check in checks})
+            timings[suite.name] = round(time.monotonic() - started, 3)
+    return compiled, native
+
+
 def run_checkpoint(
     database: Path,
     *,
@@ -411,17 +502,26 @@ def run_checkpoint(
     memory_limit: str | None = None,
     threads: int | None = None,
     suites_dir: Path = SUITES_DIR,
+    timings: dict[str, float] | None = None,
 ) -> ValidationResult:
-    """``validate`` in this process: build the GX context, run the checkpoint, write Data Docs and the result."""
+    """``validate`` in this process: compute every suite's small result in DuckDB (``_materialise``), build the GX
+    context over those results, run the checkpoint, write Data Docs and the result. ``timings`` (if given) receives
+    the seconds of each suite's query and of the checkpoint's phases."""
     import great_expectations as gx
 
+    timings = {} if timings is None else timings
     thresholds = thresholds or Thresholds()
     database = database.resolve()
     if not database.is_file():
         raise LoyaltyError(f"no warehouse to validate at {database}")
     suites = load_suites(suites_dir)
+    engine_config: dict[str, Any] = {}
+    if memory_limit:
+        engine_config["memory_limit"] = memory_limit
+    if threads:
+        engine_config["threads"] = threads
 
-    with duckdb.connect(str(database), read_only=True) as con:
+    with duckdb.connect(str(database), read_only=True, config=engine_config) as con:
         relations = _relations(con)
         as_of = _warehouse_as_of(con, relations)
 
@@ -434,74 +534,113 @@ def run_checkpoint(
     shutil.rmtree(docs_dir, ignore_errors=True)
     failures: list[Failure] = []
     evaluated = 0
-    engine_config: dict[str, Any] = {}
-    if memory_limit:
-        engine_config["memory_limit"] = memory_limit
-    if threads:
-        engine_config["threads"] = threads
+    configurations: dict[str, list[dict[str, Any]]] = {}
+    for suite in suites:
+        if suite.table and suite.table_name not in relations:
+            evaluated += 1
+            failures.append(
+                Failure(
+                    suite.name,
+                    "table exists",
+                    None,
+                    f"{suite.table_name} is not in the warehouse",
+                    f"the table {suite.table_name} that {suite.path.name} validates",
+                )
+            )
+            continue
+        configurations[suite.name] = list(suite.expectations)
+        if suite.table_name in published:
+            configurations[suite.name].append(
+                _row_count_expectation(suite.table_name, published[suite.table_name], thresholds.max_row_drop)
+            )
 
     from loyalty.data_docs import make_offline
     from loyalty.gx_duckdb import connection_url
 
-    with _gx_context(docs_dir) as context:
-        datasource = context.data_sources.add_sql(
-            name="warehouse",
-            connection_string=connection_url(str(database)),
-            kwargs={"connect_args": {"config": engine_config}},
-        )
-        definitions = []
-        for suite in suites:
-            if suite.table and suite.table_name not in relations:
-                evaluated += 1
-                failures.append(
-                    Failure(
-                        suite.name,
-                        "table exists",
-                        None,
-                        f"{suite.table_name} is not in the warehouse",
-                        f"the table {suite.table_name} that {suite.path.name} validates",
-                    )
-                )
-                continue
-            configurations = list(suite.expectations)
-            if suite.table_name in published:
-                configurations.append(
-                    _row_count_expectation(suite.table_name, published[suite.table_name], thresholds.max_row_drop)
-                )
-            if suite.table:
-                asset = datasource.add_table_asset(suite.name, table_name=suite.table[1], schema_name=suite.table[0])
-            else:
-                asset = datasource.add_query_asset(suite.name, query=suite.query)
-            expectation_suite = context.suites.add(
-                gx.ExpectationSuite(
-                    name=suite.name,
-                    expectations=_expectation_objects(suite, configurations),
-                    notes=suite.description or None,
-                )
+    with tempfile.TemporaryDirectory(prefix="loyalty-gx-") as scratch:
+        results = Path(scratch) / "gx_results.duckdb"
+        started = time.monotonic()
+        compiled, native = _materialise(database, results, suites, configurations, engine_config, timings)
+        timings["queries"] = round(time.monotonic() - started, 3)
+        started = time.monotonic()
+        with _gx_context(docs_dir) as context:
+            result_source = context.data_sources.add_sql(
+                name="results",
+                connection_string=connection_url(str(results)),
+                kwargs={"connect_args": {"config": engine_config}},
             )
-            definitions.append(
-                context.validation_definitions.add(
-                    gx.ValidationDefinition(
+            warehouse_source = None
+            definitions = []
+            for suite in suites:
+                if suite.name not in configurations:
+                    continue
+                if suite.name in native:
+                    if warehouse_source is None:
+                        warehouse_source = context.data_sources.add_sql(
+                            name="warehouse",
+                            connection_string=connection_url(str(database)),
+                            kwargs={"connect_args": {"config": engine_config}},
+                        )
+                    assert suite.table is not None
+                    asset = warehouse_source.add_table_asset(
+                        suite.name, table_name=suite.table[1], schema_name=suite.table[0]
+                    )
+                    expectations = configurations[suite.name]
+                else:
+                    asset = result_source.add_table_asset(
+                        suite.name, table_name=_results_table(suite), schema_name="main"
+                    )
+                    expectations = (
+                        [check.expectation for check in compiled[suite.name].checks.values()]
+                        if suite.name in compiled
+                        else configurations[suite.name]
+                    )
+                expectation_suite = context.suites.add(
+                    gx.ExpectationSuite(
                         name=suite.name,
-                        data=asset.add_batch_definition_whole_table("whole table"),
-                        suite=expectation_suite,
+                        expectations=_expectation_objects(suite, expectations),
+                        notes=suite.description or None,
                     )
                 )
-            )
-        if definitions:
-            checkpoint = context.checkpoints.add(
-                gx.Checkpoint(
-                    name=CHECKPOINT_NAME,
-                    validation_definitions=definitions,
-                    result_format={"result_format": "SUMMARY"},
+                definitions.append(
+                    context.validation_definitions.add(
+                        gx.ValidationDefinition(
+                            name=suite.name,
+                            data=asset.add_batch_definition_whole_table("whole table"),
+                            suite=expectation_suite,
+                        )
+                    )
                 )
-            )
-            checkpoint_result = checkpoint.run(expectation_parameters=thresholds.suite_parameters())
-            # One build of the site for the whole checkpoint: GX's UpdateDataDocsAction rebuilds the site once per
-            # suite, which took 20 of 28 seconds here (22 suites); the result is the same set of pages.
-            context.build_data_docs(site_names=[DATA_DOCS_SITE])
-            make_offline(docs_dir)  # GX's pages load their scripts and styles from CDNs: from the site instead
-            found, count = _failures(checkpoint_result)
+            checkpoint_result = None
+            if definitions:
+                checkpoint = context.checkpoints.add(
+                    gx.Checkpoint(
+                        name=CHECKPOINT_NAME,
+                        validation_definitions=definitions,
+                        result_format={"result_format": "SUMMARY"},
+                    )
+                )
+                checkpoint_result = checkpoint.run(expectation_parameters=thresholds.suite_parameters())
+                timings["gx_checkpoint"] = round(time.monotonic() - started, 3)
+                started = time.monotonic()
+                # One build of the site for the whole checkpoint: GX's UpdateDataDocsAction rebuilds the site once
+                # per suite, which took 20 of 28 seconds here (22 suites); the result is the same set of pages.
+                context.build_data_docs(site_names=[DATA_DOCS_SITE])
+                make_offline(docs_dir)  # GX's pages load their scripts and styles from CDNs: from the site instead
+                timings["data_docs"] = round(time.monotonic() - started, 3)
+        if checkpoint_result is not None:
+            with duckdb.connect(str(database), read_only=True, config=engine_config) as con:
+
+                def examples(check: TableCheck) -> list[Any]:
+                    if check.examples is None:
+                        return []
+                    try:
+                        rows = con.execute(check.examples).fetchall()
+                    except duckdb.Error:
+                        return []
+                    return [row[0] if len(row) == 1 else row for row in rows]
+
+                found, count = _failures(checkpoint_result, compiled, examples)
             failures += found
             evaluated += count
 
