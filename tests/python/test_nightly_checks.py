@@ -7,11 +7,13 @@ macros/fault_injection.sql), where no raw file could put them."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import PROJECT_DIR
 from nightly_support import as_of, fingerprint
 
 from loyalty import config
@@ -94,3 +96,17 @@ def test_a_key_of_tonight_that_collides_with_an_old_one_fails_the_night(
     test = results["unique_tonight_stg_loyalty__orders_order_id"]
     assert "_built_as_of = date '" + as_of(3) + "'" in test["compiled_code"]
     assert test["failures"] == 1
+
+
+def test_tonights_staged_rows_are_those_of_staged_rows() -> None:
+    """tonight_rows reads a staging view's rows of tonight from its base table: the same filter and the same
+    hidden columns as staged_rows (macros/raw_rows/verdicts.sql), plus _built_as_of."""
+    verdicts = (PROJECT_DIR / "macros" / "raw_rows" / "verdicts.sql").read_text()
+    staged = re.search(r"macro staged_rows\(base_model\) -%\}\s*(.*?)\{%- endmacro", verdicts, re.S)
+    assert staged, "staged_rows not found"
+    select, base, where = staged.group(1).strip().splitlines()
+    assert base == "from {{ ref(base_model) }}"
+    tonight = (PROJECT_DIR / "macros" / "tonight.sql").read_text()
+    flat = " ".join(re.sub(r"'\s*~\s*'", "", tonight).split())
+    assert select in flat, select
+    assert f"{where} and _built_as_of = " in flat, where
