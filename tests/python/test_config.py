@@ -242,7 +242,7 @@ def test_a_warehouse_in_a_read_only_place_is_refused_for_building_only(tmp_path:
         (
             '{"clv_time_units": "week"}',
             "LOYALTY_DBT_VARS: 'clv_time_units' is not a var of the project (it has: clv_annual_discount_rate,"
-            " clv_horizon_months, clv_time_unit, loyalty_fail_model)",
+            " clv_horizon_months, clv_time_unit, loyalty_corrupt_rows, loyalty_fail_model)",
         ),
     ],
 )
