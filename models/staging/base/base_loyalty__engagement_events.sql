@@ -52,7 +52,9 @@ verdict as (
         checked.* exclude (checked._row_reason),
         coalesce(
             checked._row_reason,
-            case when not {{ is_staged_key('checked.customer_id', 'customers', 'customer_id') }} then 'unknown_customer' end
+            case
+                when not {{ is_staged_key('checked.customer_id', 'customers', 'customer_id') }} then 'unknown_customer'
+            end
         ) as _quarantine_reason
     from checked
 )
