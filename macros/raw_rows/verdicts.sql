@@ -51,3 +51,13 @@ select * exclude (_quarantine_reason, _batch, _record_key, _row_hash, _copy_numb
 from {{ ref(base_model) }}
 where _copy_number = 1 and _quarantine_reason is null
 {%- endmacro %}
+
+{#- True when `column` is a key of the staged rows `staged` (a CTE or relation with the one column `key`); false
+    when it is not, or is null (as a left join that finds nothing). Written as an IN over the staged keys, which
+    DuckDB runs as a mark join built on the staged keys: the left join it replaces was built on the raw rows side
+    (DuckDB's estimate of the framed raw rows is a few dozen), hashing millions of wide rows, the raw row struct
+    included, to probe them with the staged keys (issue 14). The staged keys are unique (their staging tests), so
+    the result is the same, row for row. -#}
+{% macro is_staged_key(column, staged, key) -%}
+    coalesce({{ column }} in (select {{ key }} from {{ staged }}), false)
+{%- endmacro %}

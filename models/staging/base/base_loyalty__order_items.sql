@@ -77,13 +77,11 @@ verdict as (
         coalesce(
             checked._row_reason,
             case
-                when orders.order_id is null then 'unknown_order'
-                when products.product_id is null then 'unknown_product'
+                when not {{ is_staged_key('checked.order_id', 'orders', 'order_id') }} then 'unknown_order'
+                when not {{ is_staged_key('checked.product_id', 'products', 'product_id') }} then 'unknown_product'
             end
         ) as _quarantine_reason
     from checked
-    left join orders on checked.order_id = orders.order_id
-    left join products on checked.product_id = products.product_id
 )
 
 {{ keep_raw_row_of_quarantined('verdict', held=true) }}

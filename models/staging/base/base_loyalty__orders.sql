@@ -67,10 +67,11 @@ verdict as (
         checked.* exclude (checked._row_reason),
         coalesce(
             checked._row_reason,
-            case when customers.customer_id is null then 'unknown_customer' end
+            case
+                when not {{ is_staged_key('checked.customer_id', 'customers', 'customer_id') }} then 'unknown_customer'
+            end
         ) as _quarantine_reason
     from checked
-    left join customers on checked.customer_id = customers.customer_id
 )
 
 {{ keep_raw_row_of_quarantined('verdict', held=true) }}

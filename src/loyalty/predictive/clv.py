@@ -37,6 +37,8 @@ from loyalty.predictive.grouping import row_groups, value_codes
 TIME_UNIT_DAYS = {"day": 1.0, "week": 7.0}
 DAYS_PER_MONTH = 365.25 / 12
 INPUT_COLUMNS = ("customer_id", "frequency", "recency", "tenure", "mean_repeat_value")
+# the holdout columns evaluation_table reads besides INPUT_COLUMNS
+HOLDOUT_COLUMNS = ("holdout_transactions", "holdout_start_date", "holdout_end_date", "holdout_length")
 FREQUENCY_BUCKETS = 7  # calibration frequency 0, 1, ..., 6 and "7+"
 Table = pd.DataFrame | pa.Table  # the input tables: pandas or Arrow (what dbt-duckdb's relations give)
 
@@ -186,7 +188,28 @@ def in_customer_order(customers: pd.DataFrame | pa.Table) -> pd.DataFrame | pa.T
     bit, on every build (a full refresh and a night's incremental build are compared row for row)."""
     if isinstance(customers, pd.DataFrame):
         return customers.sort_values("customer_id", kind="stable")
+    if is_in_customer_order(customers):  # the dbt models let DuckDB sort (in parallel): a check instead of a sort
+        return customers
     return customers.take(pc.sort_indices(customers, sort_keys=[("customer_id", "ascending")]))
+
+
+def is_in_customer_order(customers: pa.Table) -> bool:
+    """True when the rows are already sorted by customer_id (strictly ascending, no nulls): sorting them again
+    would give the same table, so in_customer_order returns it as it is."""
+    ids = customers.column("customer_id")
+    if len(ids) < 2:
+        return True
+    if ids.null_count:
+        return False
+    ascending = pc.less(ids.slice(0, len(ids) - 1), ids.slice(1))
+    return bool(pc.all(ascending).as_py())
+
+
+def histories_query(relation, extra: tuple[str, ...] = ()):
+    """The input columns (and ``extra`` ones) of a customer-history relation, as a dbt Python model's ref gives it
+    (DuckDB), sorted by customer_id in DuckDB: the dbt models read only what the models use, already in the order
+    in_customer_order needs (issue 14)."""
+    return relation.project(", ".join((*INPUT_COLUMNS, *extra))).order("customer_id")
 
 
 def read_histories(customers: pd.DataFrame | pa.Table) -> tuple[Histories, list[str]]:
