@@ -285,8 +285,12 @@ def project_build(raw: Path, work: Path, repeats: int) -> tuple[dict, Path]:
         shutil.rmtree(warehouse.parent, ignore_errors=True)
         warehouse.parent.mkdir(parents=True)
 
-    result = repeated("project_build (loyalty build --full-refresh)", repeats, lambda: measure(command, _quiet_env(work)),
-                      before=fresh)  # fmt: skip
+    result = repeated(
+        "project_build (loyalty build --full-refresh)",
+        repeats,
+        lambda: measure(command, _quiet_env(work)),
+        before=fresh,
+    )
     summary = warehouse.parent / "run_summary.json"
     if summary.is_file():
         result["steps_seconds"] = json.loads(summary.read_text()).get("steps_seconds")

@@ -111,8 +111,13 @@ def _results(customers: int = 1_000_000) -> dict:
     ratios = bench.ratios_of(TIMINGS, CURVE)
     return {
         "date": "2026-12-02",
-        "machine": {"platform": "Linux", "cpus": 2, "memory_gib": 8, "python": "3.11",
-                    "versions": {"duckdb": "x", "dbt-core": "y"}},  # fmt: skip
+        "machine": {
+            "platform": "Linux",
+            "cpus": 2,
+            "memory_gib": 8,
+            "python": "3.11",
+            "versions": {"duckdb": "x", "dbt-core": "y"},
+        },
         "customers": customers,
         "repeats": 2,
         "flow_repeats": 1,
