@@ -19,7 +19,8 @@ help:
 	@echo "make lint            ruff check and ruff format --check on the Python package, flows, benchmarks and tests;"
 	@echo "                     sqlfluff lint (.sqlfluff: dbt templater, DuckDB dialect) on the dbt models and tests"
 	@echo "make sql-fix         sqlfluff fix on the same SQL files (rewrites them: review the diff, then make test)"
-	@echo "make bench           the benchmark (BENCH_CUSTOMERS=1000000; BENCH_ARGS=--quick for a small run)"
+	@echo "make bench           the benchmark (BENCH_CUSTOMERS=1000000; BENCH_ARGS=--quick for a small run, --skip to"
+	@echo "                     leave steps out: python -m benchmarks.run --help); writes docs/benchmarks.md, keeps its Notes"
 	@echo "make prefect-server  a Prefect server for scheduled runs (http://127.0.0.1:4200)"
 	@echo "make serve           serve the nightly flow on a cron schedule in UTC (CRON='0 2 * * *'; needs the server)"
 

@@ -12,7 +12,17 @@ reports median, min and max wall time and the peak memory (resident set of the s
   NPS from the raw files (benchmarks/pandas_baseline.py; its results are checked against the warehouse's);
 - ``predictive``: fitting and scoring BG/NBD + Gamma-Gamma, the project's step vs lifetimes on the same inputs
   (benchmarks/predictive_vs_lifetimes.py);
-- ``cost_curve``: ``full_build`` at 100,000, 300,000 and the main scale.
+- ``project_build``: the project's whole nightly build without Prefect (``loyalty build --full-refresh`` on a fresh
+  warehouse: landing check, quarantine, every model and dbt test, GX checkpoint, docs, publication), on the raw files;
+- ``sql_script``: the analyst's hand-written DuckDB script computing the CLV, repurchase-cohort and monthly-KPI marts
+  from the raw files (benchmarks/sql_script_baseline.py; checked against ``project_build``'s warehouse, every column,
+  to the cent: the bench fails when they disagree); both also at 100,000 customers when the main scale is larger;
+- ``cost_curve``: ``full_build`` at 100,000, 300,000 and the main scale;
+- reported, without a target: ``make_run`` (``loyalty run`` on the bundled data/default into a fresh warehouse) and
+  ``metrics_query`` (one ``loyalty metrics query`` on it).
+
+Steps that ``--skip`` leaves out (comma-separated): pandas, predictive, flow, sql (project_build and sql_script),
+sql_100k (their 100,000-customer pair), curve, make_run (and metrics_query), metrics.
 
 Writes benchmarks/results/latest.json and docs/benchmarks.md.
 
@@ -25,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -54,13 +65,24 @@ RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 DOCS = ROOT / "docs" / "benchmarks.md"
 SEED = 7
 LAST_DAY = date(2026, 10, 31)
+SMALL_SCALE = 100_000  # project_vs_sql_script is measured here too when the main scale is larger
+BUNDLED = ROOT / "data" / "default"
+# a representative semantic-layer query (README, "Metrics"): net revenue and customers per cohort month
+METRICS_QUERY = ("query", "--metrics", "net_revenue,customers", "--group-by", "customer__cohort_month")
 TARGETS = {
+    "full_build_vs_floor": ("at most", 8.0),
+    "flow_vs_build": ("at most", 1.3),
+    "gx_seconds": ("at most", 15.0),
+    "incremental_vs_full": ("at most", 0.15),
+    "project_vs_sql_script": ("at most", 6.0),
+    "project_vs_sql_script_100k": ("at most", 6.0),
     "pandas_vs_project": ("at least", 5.0),
     "lifetimes_vs_project_fit": ("at least", 10.0),
-    "incremental_vs_full": ("at most", 0.15),
-    "flow_peak_memory_gib": ("below", 6.0),
+    "flow_peak_memory_gib": ("below", 4.0),
     "cost_growth_exponent": ("at most", 1.0),
 }
+# targets judged only from this many customers (smaller runs report the figure)
+JUDGED_FROM = {"gx_seconds": 1_000_000}
 
 
 def log(message: str) -> None:
@@ -252,6 +274,62 @@ def pandas_baseline(raw: Path, work: Path, repeats: int, warehouse: Path) -> dic
     return result
 
 
+def project_build(raw: Path, work: Path, repeats: int) -> tuple[dict, Path]:
+    """The whole nightly build without Prefect (``loyalty build --full-refresh``) on a fresh warehouse each time;
+    returns the timing and the published file of the last run."""
+    warehouse = work / "project" / "loyalty.duckdb"
+    command = _cli("build", "--full-refresh", "--quiet", "--raw-dir", str(raw), "--warehouse", str(warehouse),
+                   "--as-of", LAST_DAY.isoformat())  # fmt: skip
+
+    def fresh() -> None:
+        shutil.rmtree(warehouse.parent, ignore_errors=True)
+        warehouse.parent.mkdir(parents=True)
+
+    result = repeated(
+        "project_build (loyalty build --full-refresh)",
+        repeats,
+        lambda: measure(command, _quiet_env(work)),
+        before=fresh,
+    )
+    summary = warehouse.parent / "run_summary.json"
+    if summary.is_file():
+        result["steps_seconds"] = json.loads(summary.read_text()).get("steps_seconds")
+    return result, warehouse
+
+
+def sql_script(raw: Path, work: Path, repeats: int, warehouse: Path) -> dict:
+    """The hand-written DuckDB script (benchmarks/sql_script_baseline.py) on the raw files, then its three tables
+    compared with the warehouse's, every column: raises when they disagree."""
+    from benchmarks.sql_script_baseline import check_agreement, compare
+
+    out = work / "sql_script" / "script.duckdb"
+    command = [sys.executable, "-m", "benchmarks.sql_script_baseline", "--raw-dir", str(raw), "--as-of",
+               LAST_DAY.isoformat(), "--out", str(out)]  # fmt: skip
+    result = repeated("sql_script (hand-written DuckDB SQL)", repeats, lambda: measure(command))
+    result["agreement_with_warehouse"] = compare(out, warehouse)
+    check_agreement(result["agreement_with_warehouse"])
+    log("sql_script agrees with the warehouse on every compared column")
+    return result
+
+
+def make_run(work: Path) -> tuple[dict, Path]:
+    """``make run`` after set-up: ``loyalty run`` (the Prefect flow) on the bundled data/default into a fresh
+    warehouse, once."""
+    warehouse = work / "make_run" / "loyalty.duckdb"
+    shutil.rmtree(warehouse.parent, ignore_errors=True)
+    warehouse.parent.mkdir(parents=True)
+    command = _cli("run", "--raw-dir", str(BUNDLED), "--warehouse", str(warehouse))
+    return repeated("make_run (loyalty run on data/default)", 1, lambda: measure(command, _quiet_env(work))), warehouse
+
+
+def metrics_query(warehouse: Path, work: Path, repeats: int) -> dict:
+    """One ``loyalty metrics query`` (METRICS_QUERY) on a published warehouse, as a user types it."""
+    command = _cli("metrics", "--warehouse", str(warehouse), *METRICS_QUERY)
+    result = repeated("metrics_query (loyalty metrics query)", repeats, lambda: measure(command, _quiet_env(work)))
+    result["command"] = "loyalty metrics " + " ".join(METRICS_QUERY)
+    return result
+
+
 def predictive(raw: Path, customers: int, repeats: int) -> dict:
     from benchmarks.predictive_vs_lifetimes import run
 
@@ -275,7 +353,33 @@ def machine() -> dict[str, Any]:
     }
 
 
-def markdown(results: dict[str, Any]) -> str:
+NOTES_HEADING = "## Notes"
+NOTES_PLACEHOLDER = f"""{NOTES_HEADING}
+
+Hand-written: everything from the `{NOTES_HEADING}` heading on is kept as it is when `make bench` rewrites this file.
+
+- `make test` (the whole suite, on this machine): not measured in this run; write the time and the date here.
+"""
+
+
+def carried_notes(previous: str | None) -> str:
+    """The hand-written part of the existing docs/benchmarks.md: everything from the first line that is the
+    ``## Notes`` heading (or starts with it, e.g. ``## Notes on this run``) to the end; a placeholder without one."""
+    lines = (previous or "").splitlines(keepends=True)
+    for number, line in enumerate(lines):
+        if line.rstrip() == NOTES_HEADING or line.startswith(NOTES_HEADING + " "):
+            notes = "".join(lines[number:])
+            return notes if notes.endswith("\n") else notes + "\n"
+    return NOTES_PLACEHOLDER
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def markdown(results: dict[str, Any], previous: str | None = None) -> str:
+    """docs/benchmarks.md: the generated part from ``results``, then the hand-written notes of ``previous`` (the file
+    as it stands) carried over unchanged."""
     m, r, t = results["machine"], results["ratios"], results["timings"]
     lines = [
         "# Benchmarks",
@@ -283,15 +387,16 @@ def markdown(results: dict[str, Any]) -> str:
         f"Measured {results['date']} on {m['platform']}, {m['cpus']} CPUs, {m['memory_gib']} GiB, Python {m['python']},"
         f" DuckDB {m['versions']['duckdb']}, dbt-core {m['versions']['dbt-core']}; {results['customers']:,} customers"
         f" ({results['rows']['orders']:,} orders, {results['rows']['order_items']:,} order lines). Medians of"
-        f" {results['repeats']} runs ({results['flow_repeats']} for the whole-flow steps); the machine is shared, so"
-        " read ratios rather than seconds. Rerun with"
-        " `make bench` (results in `benchmarks/results/latest.json`).",
+        f" {results['repeats']} runs ({results['flow_repeats']} for the whole-flow and whole-build steps); the"
+        " machine is shared, so read ratios rather than seconds. Rerun with"
+        " `make bench` (results in `benchmarks/results/latest.json`). Generated by `benchmarks/run.py`: edit only the"
+        f" `{NOTES_HEADING}` section at the end, which a new run keeps.",
         "",
         "| step | median s | min s | max s | peak memory GiB |",
         "|---|---:|---:|---:|---:|",
     ]
     for name, timing in t.items():
-        if "median_seconds" in timing:
+        if "median_seconds" in timing and name not in REPORTED:
             lines.append(
                 f"| {name} | {timing['median_seconds']:.1f} | {timing['min_seconds']:.1f} | {timing['max_seconds']:.1f}"
                 f" | {timing.get('peak_memory_gib', '')} |"
@@ -306,9 +411,21 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", "| ratio | value | target | met |", "|---|---:|---|---|"]
     for name, value in r.items():
         target = TARGETS.get(name)
-        met = "" if target is None or value is None else ("yes" if results["targets_met"].get(name) else "**no**")
+        judged = name in results["targets_met"]
+        met = "" if not judged else ("yes" if results["targets_met"][name] else "**no**")
+        if target is not None and value is not None and not judged:
+            met = f"not judged below {JUDGED_FROM[name]:,} customers" if name in JUDGED_FROM else ""
         shown = "" if value is None else f"{value:.3f}"
         lines.append(f"| {name} | {shown} | {'' if target is None else f'{target[0]} {target[1]}'} | {met} |")
+    reported = [(name, t[name]) for name in REPORTED if name in t]
+    if reported:
+        lines += ["", "Reported, without a target (the bundled data, data/default):", "",
+                  "| what | command | median s | peak memory GiB |", "|---|---|---:|---:|"]  # fmt: skip
+        for name, timing in reported:
+            lines.append(
+                f"| {name} | `{timing.get('command', '')}` | {_seconds(timing.get('median_seconds'))}"
+                f" | {timing.get('peak_memory_gib', '')} |"
+            )
     if results.get("cost_curve"):
         lines += ["", "Cost curve (full dbt build):", "", "| customers | median s | s per 100k customers |",
                   "|---:|---:|---:|"]  # fmt: skip
@@ -317,7 +434,11 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {point['customers']:,} | {point['median_seconds']:.1f}"
                 f" | {100_000 * point['median_seconds'] / point['customers']:.1f} |"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + carried_notes(previous)
+
+
+# steps shown in the table of reported figures, not in the timings table
+REPORTED = ("make_run", "metrics_query")
 
 
 def _step_ratio(timings: dict[str, Any], step: str) -> float | None:
@@ -326,18 +447,78 @@ def _step_ratio(timings: dict[str, Any], step: str) -> float | None:
     return incremental / full if full and incremental is not None else None
 
 
+def ratios_of(timings: dict[str, Any], curve: list[dict[str, Any]]) -> dict[str, float | None]:
+    """The ratios (and figures with a target) of one run's measurements; None where a step was skipped."""
+
+    def median(name: str) -> float | None:
+        return timings.get(name, {}).get("median_seconds")
+
+    def ratio(numerator: str, denominator: str) -> float | None:
+        top, bottom = median(numerator), median(denominator)
+        return top / bottom if top is not None and bottom else None
+
+    ratios: dict[str, float | None] = {
+        "full_build_vs_floor": ratio("full_build", "engine_floor"),
+        "flow_vs_build": ratio("full_flow", "full_build"),
+        "gx_seconds": timings.get("full_flow", {}).get("steps_seconds", {}).get("validate"),
+        "incremental_vs_full": ratio("incremental_flow", "full_flow"),
+        # the same, dbt build step only (last runs' step timings): what incremental models save, without the GX
+        # checkpoint and the docs, which cover the whole warehouse every night
+        "incremental_vs_full_dbt_step": _step_ratio(timings, "dbt_build"),
+        "project_vs_sql_script": ratio("project_build", "sql_script"),
+        "pandas_vs_project": ratio("pandas_baseline", "full_build"),
+        "lifetimes_vs_project_fit": timings.get("predictive", {}).get("speedup"),
+        "flow_peak_memory_gib": timings.get("full_flow", {}).get("peak_memory_gib"),
+    }
+    if "project_build_100k" in timings or "sql_script_100k" in timings:
+        ratios["project_vs_sql_script_100k"] = ratio("project_build_100k", "sql_script_100k")
+    if len(curve) >= 2:
+        first, last = curve[0], curve[-1]
+        ratios["cost_growth_exponent"] = math.log(last["median_seconds"] / first["median_seconds"]) / math.log(
+            last["customers"] / first["customers"]
+        )
+    return ratios
+
+
+def targets_met(ratios: dict[str, float | None], customers: int) -> dict[str, bool]:
+    """Whether each measured figure with a target meets it; figures judged only from a scale (JUDGED_FROM) are left
+    out below it."""
+    met = {}
+    for name, (kind, target) in TARGETS.items():
+        value = ratios.get(name)
+        if value is None or customers < JUDGED_FROM.get(name, 0):
+            continue
+        met[name] = {"at least": value >= target, "at most": value <= target, "below": value < target}[kind]
+    return met
+
+
+SKIPPABLE = ("pandas", "predictive", "flow", "sql", "sql_100k", "curve", "make_run", "metrics")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--flow-repeats", type=int, help="repetitions of the two whole-flow steps (default: --repeats)")
+    parser.add_argument(
+        "--flow-repeats", type=int, help="repetitions of the whole-flow and whole-build steps (default: --repeats)"
+    )
     parser.add_argument("--curve", default="100000,300000", help="smaller scales of the cost curve (comma-separated)")
     parser.add_argument("--quick", action="store_true", help="20,000 customers, 2 repeats, curve 5,000 and 10,000")
-    parser.add_argument("--skip", default="", help="steps to leave out, e.g. pandas,curve")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="steps to leave out, comma-separated, of: pandas (pandas_baseline), predictive, flow (full_flow and"
+        " incremental_flow), sql (project_build and sql_script), sql_100k (the same pair at 100,000 customers, run"
+        " when --customers is larger), curve (cost_curve), make_run (make_run and metrics_query), metrics"
+        " (metrics_query)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.customers, args.repeats, args.curve = 20_000, 2, "5000,10000"
     skip = set(filter(None, args.skip.split(",")))
+    if unknown := skip - set(SKIPPABLE):
+        parser.error(f"--skip: unknown steps {', '.join(sorted(unknown))} (known: {', '.join(SKIPPABLE)})")
+    flow_repeats = args.flow_repeats or args.repeats
     work = DATA_DIR / f"work-{args.customers}"
     night0 = work / "flow" / "night0"
     kept = DATA_DIR / f"night0-{args.customers}"  # the published day before depends only on the data: kept
@@ -370,8 +551,20 @@ def main(argv: list[str] | None = None) -> int:
         timings["predictive"] = predictive(raw, args.customers, args.repeats)
         save_partial()
     if "flow" not in skip:
-        timings["full_flow"], timings["incremental_flow"] = flows(nights, work, args.flow_repeats or args.repeats)
+        timings["full_flow"], timings["incremental_flow"] = flows(nights, work, flow_repeats)
         save_partial()
+    if "sql" not in skip:
+        timings["project_build"], published = project_build(raw, work, flow_repeats)
+        save_partial()
+        timings["sql_script"] = sql_script(raw, work, args.repeats, published)
+        save_partial()
+        if args.customers > SMALL_SCALE and "sql_100k" not in skip:
+            small_raw, _ = dataset(SMALL_SCALE)
+            small_work = DATA_DIR / f"work-{SMALL_SCALE}"
+            timings["project_build_100k"], published = project_build(small_raw, small_work, flow_repeats)
+            save_partial()
+            timings["sql_script_100k"] = sql_script(small_raw, small_work, args.repeats, published)
+            save_partial()
     if "curve" not in skip:
         for customers in sorted(int(c) for c in args.curve.split(",") if c):
             small_raw, small_nights = dataset(customers)
@@ -379,52 +572,37 @@ def main(argv: list[str] | None = None) -> int:
             curve.append({"customers": customers, **point})
             save_partial()
         curve.append({"customers": args.customers, **timings["full_build"]})
+    if "make_run" not in skip:
+        timings["make_run"], bundled_warehouse = make_run(work)
+        timings["make_run"]["command"] = "loyalty run (make run) on data/default, fresh warehouse"
+        save_partial()
+        if "metrics" not in skip:
+            timings["metrics_query"] = metrics_query(bundled_warehouse, work, args.repeats)
+            save_partial()
 
-    def median(name: str) -> float | None:
-        return timings.get(name, {}).get("median_seconds")
-
-    ratios: dict[str, float | None] = {
-        "full_build_vs_floor": median("full_build") / median("engine_floor"),
-        "incremental_vs_full": (median("incremental_flow") / median("full_flow")) if median("full_flow") else None,
-        # the same, dbt build step only (last runs' step timings): what incremental models save, without the GX
-        # checkpoint and the docs, which cover the whole warehouse every night
-        "incremental_vs_full_dbt_step": _step_ratio(timings, "dbt_build"),
-        "pandas_vs_project": (median("pandas_baseline") / median("full_build")) if median("pandas_baseline") else None,
-        "lifetimes_vs_project_fit": timings.get("predictive", {}).get("speedup"),
-        "flow_peak_memory_gib": timings.get("full_flow", {}).get("peak_memory_gib"),
-    }
-    if len(curve) >= 2:
-        import math
-
-        first, last = curve[0], curve[-1]
-        ratios["cost_growth_exponent"] = math.log(last["median_seconds"] / first["median_seconds"]) / math.log(
-            last["customers"] / first["customers"]
-        )
-    met = {}
-    for name, (kind, target) in TARGETS.items():
-        value = ratios.get(name)
-        if value is not None:
-            met[name] = {"at least": value >= target, "at most": value <= target, "below": value < target}[kind]
+    ratios = ratios_of(timings, curve)
     results = {
         "date": datetime.now(UTC).date().isoformat(),
         "machine": machine(),
         "customers": args.customers,
         "repeats": args.repeats,
-        "flow_repeats": args.flow_repeats or args.repeats,
+        "flow_repeats": flow_repeats,
         "seed": SEED,
         "rows": manifest["rows"],
         "timings": timings,
         "cost_curve": curve,
         "ratios": ratios,
         "targets": {k: {"kind": v[0], "value": v[1]} for k, v in TARGETS.items()},
-        "targets_met": met,
+        "judged_from_customers": JUDGED_FROM,
+        "targets_met": targets_met(ratios, args.customers),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(markdown(results))
+    text = markdown(results, DOCS.read_text() if DOCS.is_file() else None)
+    DOCS.write_text(text)
     log(f"wrote {RESULTS} and {DOCS}")
-    print(markdown(results))
+    print(text)
     return 0
 
 
