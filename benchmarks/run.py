@@ -59,6 +59,7 @@ from loyalty.batches import split_by_day  # noqa: E402
 from loyalty.dbt_runner import dbt_command  # noqa: E402
 from loyalty.generator import generate  # noqa: E402
 from loyalty.landing import check_landing  # noqa: E402
+from loyalty.nightly import NIGHTLY_EXCLUDE  # noqa: E402
 
 DATA_DIR = ROOT / "benchmarks" / ".data"
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
@@ -184,11 +185,15 @@ def _quiet_env(work: Path) -> dict[str, str]:
 
 
 def full_build(raw: Path, as_of: date, work: Path, repeats: int) -> dict:
-    """The flow's dbt build alone, on a fresh file (the landing check runs once, before the timing)."""
+    """The flow's dbt build alone, on a fresh file (the landing check runs once, before the timing): the night's
+    selection (``nightly.NIGHTLY_EXCLUDE``: every model and data test, no unit tests) and its build-mode var."""
     warehouse = work / "dbt_only" / "loyalty.duckdb"
     settings = config.resolve(raw_dir=str(raw), warehouse=str(warehouse), as_of=as_of.isoformat())
     landing = check_landing(raw, work_dir=work / "dbt_only" / "landing")
-    command, env = dbt_command(settings, landing, "build", "--quiet", database=warehouse)
+    command, env = dbt_command(
+        settings, landing, "build", "--quiet", "--exclude", *NIGHTLY_EXCLUDE, database=warehouse,
+        extra_vars={"build_mode": "full"},
+    )  # fmt: skip
 
     def fresh() -> None:
         warehouse.parent.mkdir(parents=True, exist_ok=True)
