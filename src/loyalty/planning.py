@@ -23,7 +23,15 @@ from loyalty.landing import KnownBatch, Landing, check_landing, missing_file_mes
 from loyalty.workspace import landing_dir
 
 # what a build depends on besides the raw data: a change here makes the next night a full rebuild
-FINGERPRINT_PATHS = ("models", "macros", "seeds", "dbt_project.yml", "src/loyalty/predictive")
+FINGERPRINT_PATHS = (
+    "models",
+    "macros",
+    "tests/generic",
+    "tests/singular",
+    "seeds",
+    "dbt_project.yml",
+    "src/loyalty/predictive",
+)
 
 
 class LandingNotReady(LoyaltyError):

@@ -33,7 +33,9 @@ def run_unit_tests(warehouse: Path, **vars_: object) -> tuple[subprocess.Complet
     """``dbt test --select test_type:unit`` on ``warehouse`` (more dbt vars in ``vars_``): dbt's completed process
     and each unit test's status (run_results.json), by the unit test's name."""
     settings = config.resolve(warehouse=str(warehouse))
-    command, env = dbt_command(settings, check_landing(settings.raw_dir), "test", "--select", "test_type:unit")
+    command, env = dbt_command(
+        settings, check_landing(settings.raw_dir), "test", "--select", "test_type:unit", database=warehouse
+    )  # on the copy itself, not on a build copy beside it (dbt_command's default), which does not exist
     at = command.index("--vars") + 1
     command[at] = json.dumps({**json.loads(command[at]), **vars_})
     result = subprocess.run(command, env=env, cwd=PROJECT_DIR, capture_output=True, text=True)
