@@ -178,13 +178,13 @@ BREAKAGES = {
         {("audit.landed_batches", "unexpected_rows_expectation", "raw_rows")},
         "1 unexpected of ",
     ),
-    "net revenue of a mart off by a cent": (
+    "a valid order counted twice in a mart": (
         [
-            "update marts.customer_lifetime_value set net_revenue = net_revenue + 0.01"
+            "update marts.customer_lifetime_value set valid_order_count = valid_order_count + 1"
             f" where customer_id = {_first('marts.customer_lifetime_value', 'customer_id')}"
         ],
-        {("checks.bi_reconciliation", "expect_column_values_to_be_between", "clv_minus_fct_orders_net_revenue")},
-        "0.01",
+        {("checks.bi_reconciliation", "expect_column_values_to_be_between", "clv_minus_fct_orders_valid_orders")},
+        "1",
     ),
     "a customer missing from a mart": (
         [f"delete from marts.customer_segments where customer_id = {_first('marts.customer_segments', 'customer_id')}"],
