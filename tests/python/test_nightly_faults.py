@@ -241,7 +241,9 @@ def test_a_full_disk_during_the_build_is_one_line_and_the_published_warehouse_st
         "--as-of", as_of(1), *(["--full-refresh"] if full_refresh else []),
     )  # fmt: skip
     assert result.returncode == 2
-    [line] = result.stderr.splitlines()  # one line, no traceback, not dbt's 40 lines of its logger failing
+    lines = result.stderr.splitlines()  # one line, no traceback, not dbt's 40 lines of its logger failing
+    assert len(lines) == 1, result.stderr[-3000:]
+    [line] = lines
     assert line.startswith("error: ")
     if step == "dbt_build":
         assert line.startswith("error: dbt build failed (exit ")

@@ -171,7 +171,7 @@ def test_a_real_build_not_on_a_terminal_prints_step_lines_dbt_counts_and_step_du
     starts = [said.index(f"{step}: started") for step in STEPS]
     assert starts == sorted(starts)
     nodes = len(json.loads((warehouse.parent / ".build" / "target" / "run_results.json").read_text())["results"])
-    assert nodes > 300
+    assert nodes > 150  # the whole night's build: every model, seed and data test (178 nodes when written)
     counts = [re.fullmatch(r"dbt_build: (\d+) of (\d+) dbt nodes done", line) for line in said]
     counts = [(int(m[1]), int(m[2])) for m in counts if m]
     assert len(counts) >= 5 and counts[-1] == (nodes, nodes)
