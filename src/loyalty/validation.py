@@ -12,6 +12,7 @@ source of truth and a run never writes into the repository; only the Data Docs s
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import math
@@ -440,9 +441,26 @@ def validate(
     if completed.returncode == 2 and errors:
         raise LoyaltyError(errors[-1].removeprefix("error: "))
     if completed.returncode not in (0, 1) or not result_file.is_file():
-        tail = "\n".join(completed.stderr.strip().splitlines()[-15:])
+        said = _without_exit_noise(completed.stderr)
+        if any(marker in line for line in said for marker in _NO_SPACE_MARKERS):
+            # the child ran out of disk writing Data Docs or result.json: the night's one "no space" line
+            raise OSError(errno.ENOSPC, "No space left on device", str(output_dir))
+        tail = "\n".join(said[-15:])
         raise LoyaltyError(f"the GX checkpoint stopped without a result (exit {completed.returncode}):\n{tail}")
     return ValidationResult.from_dict(json.loads(result_file.read_text()))
+
+
+_NO_SPACE_MARKERS = ("No space left on device", "[Errno 28]", "[Errno 122]", "Disk quota exceeded")
+
+
+def _without_exit_noise(stderr: str) -> list[str]:
+    """The child's stderr without DuckDB 2.0's nanobind report of leaked objects at exit (harmless, and long enough
+    to push the real error out of a short tail)."""
+    return [
+        line
+        for line in stderr.strip().splitlines()
+        if not line.startswith(("nanobind:", " - leaked ", " - ... skipped")) and "nanobind.readthedocs.io" not in line
+    ]
 
 
 def _results_table(suite: Suite) -> str:
