@@ -15,7 +15,7 @@ CHROMIUM := /usr/bin/chromium
 help:
 	@echo "make run             the nightly Prefect flow on the bundled default data (or LOYALTY_RAW_DIR)"
 	@echo "make test            run the test suite (pytest: python unit tests, dbt build + tests, end-to-end)"
-	@echo "make test-fast       the tests that build no warehouse and start no night (about 3.5 minutes)"
+	@echo "make test-fast       the tests that build no warehouse and start no night (about 4 minutes)"
 	@echo "make lint            ruff check and ruff format --check on the Python package, flows, benchmarks and tests;"
 	@echo "                     sqlfluff lint (.sqlfluff: dbt templater, DuckDB dialect) on the dbt models and tests"
 	@echo "make sql-fix         sqlfluff fix on the same SQL files (rewrites them: review the diff, then make test)"
