@@ -15,12 +15,12 @@
     {{ as_of_date() }}
 {%- endmacro %}
 
-{#- The as-of date of the warehouse an incremental night builds on (var previous_as_of, which the nightly planner
-    sets from the published warehouse). Orders, refunds and events dated between it and tonight's as-of date change
-    their verdicts, so their customers are rebuilt. Without the var (a plain incremental `dbt build`) every date
-    counts as crossed and every customer is rebuilt: slower, never wrong. -#}
+{#- The as-of date of the warehouse an incremental night builds on (previous_as_of, which the nightly planner
+    sets from the published warehouse: night.sql). Orders, refunds and events dated between it and tonight's as-of
+    date change their verdicts, so their customers are rebuilt. Without it (a plain incremental `dbt build`) every
+    date counts as crossed and every customer is rebuilt: slower, never wrong. -#}
 {% macro previous_as_of_date() -%}
-    {%- set previous = var("previous_as_of", none) -%}
+    {%- set previous = night_value('previous_as_of') -%}
     {%- if previous -%}date '{{ previous }}'{%- else -%}date '0001-01-01'{%- endif -%}
 {%- endmacro %}
 

@@ -18,10 +18,10 @@
     cast(date_trunc('month', {{ to_reporting_time(utc_timestamp) }}) as date)
 {%- endmacro %}
 
-{#- The as-of date (LOYALTY_AS_OF): nothing after it counts in metrics. Without one, today in the reporting
-    timezone. -#}
+{#- The as-of date (LOYALTY_AS_OF, a night's value: night.sql): nothing after it counts in metrics. Without one,
+    today in the reporting timezone. -#}
 {% macro as_of_date() -%}
-    {%- set as_of = var("as_of_date", none) -%}
+    {%- set as_of = night_value('as_of_date') -%}
     {%- if as_of -%}
         date '{{ as_of }}'
     {%- else -%}

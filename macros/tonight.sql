@@ -11,14 +11,15 @@
         rows with _built_as_of = built_as_of(). On a full build every row has it.
       - a staging view over such a base model (staged_rows in macros/raw_rows/verdicts.sql): the base model's
         trusted rows written tonight, read from the base table itself (the view hides _built_as_of).
-    On a full build (var build_mode is not 'incremental', as on a plain `dbt build`) every test reads every row.
+    On a full build (build_mode, a night value, is not 'incremental', as on a plain `dbt build`) every test reads
+    every row.
     Where tonight's rows are not enough (a model rebuilt every night whose rows can change for old customers, a
     parent that is rebuilt every night) the test has no __tonight__ and reads everything: DECISIONS.md lists which
     tests are scoped and why. -#}
 
-{#- Whether this run is an incremental night (var build_mode, which the nightly planner sets). -#}
+{#- Whether this run is an incremental night (build_mode, which the nightly planner sets: night.sql). -#}
 {% macro tonight_is_incremental() -%}
-    {{ return(var('build_mode', 'full') == 'incremental') }}
+    {{ return(night_value('build_mode', 'full') == 'incremental') }}
 {%- endmacro %}
 
 {#- The model node whose table or view is `relation`. -#}

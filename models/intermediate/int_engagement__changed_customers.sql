@@ -3,7 +3,7 @@
 -- with events dated between last night's as-of date and tonight's. Empty on a full build (everything is rebuilt).
 select distinct customer_id
 from {{ ref('base_loyalty__engagement_events') }}
-where {{ 'true' if var('build_mode', 'full') == 'incremental' else 'false' }}
+where {{ 'true' if night_value('build_mode', 'full') == 'incremental' else 'false' }}
     and _copy_number = 1 and _quarantine_reason is null
     and (
         _built_as_of = {{ built_as_of() }}

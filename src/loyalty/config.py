@@ -345,13 +345,15 @@ SETTING_VARIABLES = (
     email_hashing.KEY_FILE_ENV,
 )
 DBT_PROFILE_VARIABLES = ("LOYALTY_DBT_DATABASE", "LOYALTY_DBT_TARGET")
+# what the CLI passes to dbt for one night (dbt_runner.dbt_command, macros/night.sql): no settings, set by the CLI
+DBT_NIGHT_VARIABLES = ("LOYALTY_NIGHT", "LOYALTY_RAW_SOURCES")
 
 
 def unknown_variables() -> list[str]:
     """A warning for each LOYALTY_* variable in the environment that is no setting (a typo is otherwise ignored)."""
     warnings = []
     for name in sorted(os.environ):
-        if name.startswith("LOYALTY_") and name not in SETTING_VARIABLES + DBT_PROFILE_VARIABLES:
+        if name.startswith("LOYALTY_") and name not in SETTING_VARIABLES + DBT_PROFILE_VARIABLES + DBT_NIGHT_VARIABLES:
             close = difflib.get_close_matches(name, SETTING_VARIABLES, n=1)
             hint = f"did you mean {close[0]}?" if close else "see README, Configuration"
             warnings.append(f"{name} is not a setting of this project and is ignored ({hint})")

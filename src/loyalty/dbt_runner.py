@@ -3,7 +3,8 @@ streams dbt's output to the night's progress and turns a failure into one error 
 
 dbt works on a database file (by default the warehouse's build copy, ``loyalty.workspace``); its target folder and
 logs go to the work folder beside the warehouse, so builds of different warehouses never share dbt's state. The
-raw sources dbt reads come from the landing check (``loyalty.landing.Landing.raw_sources``).
+raw sources dbt reads come from the landing check (``loyalty.landing.Landing.raw_sources``); they and the other values
+that change every night reach dbt in its environment, not as --vars (``NIGHT_VALUES``, macros/night.sql).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from loyalty.workspace import build_path, dbt_log_dir, dbt_target_dir, work_dir
 
 FAILURE_TAIL_LINES = 40  # of dbt's output, shown when a quiet run fails
 
+# dbt vars that change from night to night: passed in the environment (LOYALTY_NIGHT), not as --vars, so that dbt
+# keeps its saved parse (partial parsing) from one night to the next; see macros/night.sql
+NIGHT_VALUES = ("as_of_date", "build_mode", "build_fingerprint", "previous_as_of")
+
 
 def dbt_command(
     settings: Settings,
@@ -39,7 +44,8 @@ def dbt_command(
     the landing check marked new (an incremental night).
     """
     dbt = Path(sys.executable).with_name("dbt")
-    variables = {**settings.dbt_vars(), "raw_sources": landing.raw_sources(only_new=only_new), **(extra_vars or {})}
+    variables = {**settings.dbt_vars(), **(extra_vars or {})}
+    night = {name: variables.pop(name) for name in NIGHT_VALUES if name in variables}
     command = [
         str(dbt),
         *args,
@@ -62,6 +68,10 @@ def dbt_command(
         "LOYALTY_MEMORY_LIMIT": settings.memory_limit,
         "LOYALTY_STORAGE_COMPATIBILITY_VERSION": settings.storage_compatibility_version,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        # the values that change every night, read only while dbt executes (macros/night.sql): as --vars they
+        # would make dbt parse the whole project again every night
+        "LOYALTY_NIGHT": json.dumps(night),
+        "LOYALTY_RAW_SOURCES": json.dumps(landing.raw_sources(only_new=only_new)),
     }
     return command, env
 

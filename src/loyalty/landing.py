@@ -1,7 +1,7 @@
 """The landing check: are the raw files there, readable and shaped as the contract says?
 
 It runs before dbt so that a missing file or column is one clear line naming the file and the column, not a stack
-trace from deep inside a model. It also decides how dbt reads each entity (``raw_sources`` var): every column as
+trace from deep inside a model. It also decides how dbt reads each entity (``Landing.raw_sources``): every column as
 text, so a malformed value reaches staging and is quarantined with a reason instead of stopping the read.
 
 An entity lands as one file (``orders.csv`` or ``orders.parquet``) or as a folder of files (``orders/*.csv`` or
@@ -191,8 +191,8 @@ class Landing:
     landed_path: Path | None = None
 
     def raw_sources(self, only_new: bool = False) -> dict[str, str]:
-        """The ``raw_sources`` dbt var: a table expression per source table (dbt-duckdb's template formatter
-        reads ``$`` as a placeholder, so it is doubled). With ``only_new``, entities read their new batches only."""
+        """How dbt reads each raw source table tonight (``LOYALTY_RAW_SOURCES``, macros/night.sql): a table
+        expression per source table. With ``only_new``, entities read their new batches only."""
         sources = {name: landed.relation(self.raw_dir, only_new) for name, landed in self.files.items()}
         sources[MALFORMED_SOURCE] = (
             f"read_parquet('{_quote(self.malformed_path)}')" if self.malformed_path else EMPTY_MALFORMED
@@ -204,7 +204,7 @@ class Landing:
             " as size_bytes, cast(null as bigint) as mtime_ns, cast(null as bigint) as raw_rows,"
             " cast(null as bigint) as malformed_records, cast(null as boolean) as is_new limit 0)"
         )
-        return {name: expression.replace("$", "$$") for name, expression in sources.items()}
+        return sources
 
     @property
     def batches(self) -> list[tuple[str, Batch]]:

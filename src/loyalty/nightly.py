@@ -245,9 +245,10 @@ def copy_published_warehouse(night: Night) -> None:
 
 
 def night_dbt_vars(planned: Plan) -> dict[str, object]:
-    """The night's own dbt vars (on top of the settings' and ``raw_sources``): the same for the build and the docs,
-    so that the docs step finds dbt's saved parse of the build unchanged and skips parsing (partial parsing; any
-    other --vars make dbt parse the whole project again)."""
+    """The night's own dbt values (on top of the settings' and the raw sources), the same for the build and the docs.
+    They change every night, so ``dbt_runner`` passes them in dbt's environment (``NIGHT_VALUES``), not as --vars,
+    which would make dbt parse the whole project again: a night keeps dbt's saved parse of the night before, and the
+    docs step that of the build."""
     previous = {"previous_as_of": planned.previous_as_of} if planned.incremental and planned.previous_as_of else {}
     return {"build_mode": planned.mode, "build_fingerprint": planned.fingerprint, **previous}
 

@@ -124,12 +124,13 @@ BAD_VALUES = {
 
 def test_every_loyalty_variable_the_code_reads_is_a_checked_setting() -> None:
     """Every LOYALTY_* name quoted in src/, flows/ or the dbt profile is a setting (with a bad-value case above) or
-    one of the profile's own variables, which the CLI sets for dbt."""
+    one of the variables the CLI sets for dbt (the profile's and the night's)."""
     quoted = re.compile(r"""["']\b(LOYALTY_[A-Z_]+)["']""")
     files = [*(PROJECT_DIR / "src").rglob("*.py"), *(PROJECT_DIR / "flows").rglob("*.py"), PROJECT_DIR / "profiles.yml"]
     read = {name for path in files for name in quoted.findall(path.read_text())}
     assert {"LOYALTY_RETRIES", "LOYALTY_MEMORY_LIMIT", "LOYALTY_DBT_TARGET"} <= read  # the scan finds them
-    assert read - set(config.DBT_PROFILE_VARIABLES) <= set(config.SETTING_VARIABLES)
+    assert set(config.DBT_NIGHT_VARIABLES) <= read
+    assert read - {*config.DBT_PROFILE_VARIABLES, *config.DBT_NIGHT_VARIABLES} <= set(config.SETTING_VARIABLES)
     assert set(BAD_VALUES) == set(config.SETTING_VARIABLES)
 
 
