@@ -95,13 +95,14 @@ def _data_end_date(raw_dir: Path) -> date | None:
         raise LoyaltyError(f"{manifest}: cannot read data_end_date ({exc})") from None
 
 
-DEFAULT_MEMORY_CAP_GIB = 4
+DEFAULT_MEMORY_CAP_GIB = 3
 
 
 def _default_memory_limit() -> str:
-    """DuckDB's memory_limit: three quarters of the machine's memory, at most 4 GiB. DuckDB spills to disk beyond it,
-    and the night's Python (dbt, the predictive fit, GX) needs room on top: with 4 GiB the whole nightly flow at
-    1,000,000 customers peaks under 6 GiB and leaves the rest of a shared machine to the BI tools."""
+    """DuckDB's memory_limit: three quarters of the machine's memory, at most 3 GiB. DuckDB spills to disk beyond it,
+    and the night's Python (dbt, the predictive fit, GX, Prefect's server) needs room on top: with 3 GiB the whole
+    nightly flow at 1,000,000 customers peaks under 4 GiB (4.7 GiB with 4) and leaves the rest of a shared machine to
+    the BI tools (DECISIONS.md, "What is left of a 1M build")."""
     try:
         total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError):

@@ -81,9 +81,9 @@ def test_bad_settings_are_clear_errors(kwargs: dict[str, str], message: str) -> 
 
 @pytest.mark.parametrize(
     ("memory_gib", "expected"),
-    [(2, "1GiB"), (4, "3GiB"), (24, "4GiB"), (256, "4GiB")],
+    [(2, "1GiB"), (3, "2GiB"), (4, "3GiB"), (8, "3GiB"), (24, "3GiB"), (256, "3GiB")],
 )
-def test_the_default_memory_limit_is_three_quarters_of_memory_at_most_4_gib(
+def test_the_default_memory_limit_is_three_quarters_of_memory_at_most_3_gib(
     monkeypatch: pytest.MonkeyPatch, memory_gib: int, expected: str
 ) -> None:
     pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": memory_gib * 2**30 // 4096}
