@@ -60,6 +60,7 @@ from loyalty.dbt_runner import dbt_command  # noqa: E402
 from loyalty.generator import generate  # noqa: E402
 from loyalty.landing import check_landing  # noqa: E402
 from loyalty.nightly import NIGHTLY_EXCLUDE  # noqa: E402
+from loyalty.planning import build_fingerprint, read_published_state  # noqa: E402
 
 DATA_DIR = ROOT / "benchmarks" / ".data"
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
@@ -203,11 +204,22 @@ def full_build(raw: Path, as_of: date, work: Path, repeats: int) -> dict:
     return repeated("full_build (dbt build)", repeats, lambda: measure(command, env), before=fresh)
 
 
+def _built_by_this_project(warehouse: Path, raw: Path) -> bool:
+    """Whether the published ``warehouse`` has this project's build fingerprint (the settings the flows use): a night
+    0 kept from an older version of the project would make the incremental night a full rebuild."""
+    state = read_published_state(warehouse)
+    settings = config.resolve(raw_dir=str(raw), warehouse=str(warehouse))
+    return state is not None and state.fingerprint == build_fingerprint(settings)
+
+
 def flows(nights: list[Path], work: Path, repeats: int) -> tuple[dict, dict]:
     """The whole flow: full refresh of night 1, and the incremental night 1 on night 0's published warehouse."""
     env = _quiet_env(work)
     base = work / "flow"
     night0 = base / "night0" / "loyalty.duckdb"
+    if night0.is_file() and not _built_by_this_project(night0, nights[0]):
+        log("night 0 was built by another version of the project (build fingerprint): publishing it again")
+        shutil.rmtree(night0.parent)
     if not night0.is_file():
         log("publishing night 0 (the day before) for the incremental night")
         measure(_cli("run", "--raw-dir", str(nights[0]), "--warehouse", str(night0), "--as-of",
