@@ -3,5 +3,5 @@
 {#- Customer acquisition cost: a channel's spend in a month / customers acquired through it whose first valid
     order is in that month. -#}
 {% macro customer_acquisition_cost(spend, new_customers) -%}
-    cast(round({{ spend }} / nullif({{ new_customers }}, 0), 2) as decimal(18, 2))
+    {{ money_ratio(spend, new_customers) }}
 {%- endmacro %}

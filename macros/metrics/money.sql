@@ -6,6 +6,21 @@
     cast(round(({{ amount }}) * ({{ exchange_rate }}), 2) as decimal(18, 2))
 {%- endmacro %}
 
+{#- An amount of money (two decimal places) divided by a count (a whole number), rounded to cents half away from
+    zero: 34.66 / 4 = 8.665 is 8.67. Computed exactly, in whole cents, so every engine gives the same cent: a
+    division in floating point (DuckDB's decimal / integer is a double) rounds 8.665, stored as 8.66499..., down.
+    Null when the count is 0 or null. -#}
+{% macro money_ratio(amount, count) -%}
+    {%- set cents = 'cast((' ~ amount ~ ') * 100 as bigint)' -%}
+    case when {{ count }} > 0 then cast(
+        cast(
+            (case when {{ cents }} < 0 then -1 else 1 end)
+            * {{ int_div('2 * abs(' ~ cents ~ ') + ' ~ count, '2 * ' ~ count) }}
+            as decimal(18, 0)
+        ) * 0.01 as decimal(18, 2)
+    ) end
+{%- endmacro %}
+
 {#- A sum of money as the warehouse's money type. -#}
 {% macro as_money(amount) -%}
     cast({{ amount }} as decimal(18, 2))

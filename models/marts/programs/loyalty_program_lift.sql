@@ -38,7 +38,7 @@ metrics as (
         *,
         {{ repurchase_ratio('repeat_customers', 'customers') }} as repurchase_ratio,
         {{ average_order_value('gross_revenue', 'valid_orders') }} as average_order_value,
-        cast(round(historical_clv / nullif(customers, 0), 2) as decimal(18, 2)) as mean_historical_clv,
+        {{ money_ratio('historical_clv', 'customers') }} as mean_historical_clv,
         {{ safe_ratio('second_purchase_within_90_days', 'customers_observed_90_days') }}
             as second_purchase_rate_90_days
     from groups

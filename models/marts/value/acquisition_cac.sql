@@ -61,7 +61,7 @@ grid as (
 
 select
     -- ids
-    acquisition_channel || ':' || strftime(acquisition_month, '%Y-%m') as channel_month_id,
+    acquisition_channel || ':' || {{ year_month_text('acquisition_month') }} as channel_month_id,
     -- dimensions
     acquisition_channel,
     acquisition_month,
@@ -70,6 +70,6 @@ select
     new_customers,
     {{ customer_acquisition_cost('marketing_spend', 'new_customers') }} as customer_acquisition_cost,
     {{ as_money('cohort_historical_clv') }} as cohort_historical_clv,
-    cast(round(cohort_historical_clv / nullif(new_customers, 0), 2) as decimal(18, 2)) as mean_historical_clv,
+    {{ money_ratio('cohort_historical_clv', 'new_customers') }} as mean_historical_clv,
     {{ safe_ratio('cohort_historical_clv', 'marketing_spend') }} as clv_to_cac_ratio
 from grid
