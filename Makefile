@@ -9,11 +9,15 @@ CLIENTS := .venv-clients
 CLIENTS_STAMP := $(CLIENTS)/.installed
 # Debian's Chromium: the browser test of the offline Data Docs (tests/python/test_data_docs_offline.py)
 CHROMIUM := /usr/bin/chromium
+# The Spark engine (requirements-spark.txt): pyspark and dbt-spark in the same venv, and Java 17 for Spark itself
+SPARK_STAMP := $(VENV)/.spark-installed
+JAVA := /usr/bin/java
 
-.PHONY: run test test-fast lint sql-fix bench prefect-server serve generate-default lock clean help
+.PHONY: run spark test test-fast lint sql-fix bench prefect-server serve generate-default lock clean help
 
 help:
 	@echo "make run             the nightly Prefect flow on the bundled default data (or LOYALTY_RAW_DIR)"
+	@echo "make spark           install the Spark engine (pyspark, dbt-spark: about 450 MB; Java 17) for --engine spark"
 	@echo "make test            run the test suite (pytest: python unit tests, dbt build + tests, end-to-end)"
 	@echo "make test-fast       the tests that build no warehouse and start no night (about 4 minutes)"
 	@echo "make lint            ruff check and ruff format --check on the Python package, flows, benchmarks and tests;"
@@ -39,6 +43,18 @@ $(CLIENTS_STAMP): tests/clients/requirements.txt tests/clients/oldest.txt
 		-r tests/clients/oldest.txt
 	touch $(CLIENTS_STAMP)
 
+$(SPARK_STAMP): $(STAMP) requirements-spark.txt
+	@echo "installing the Spark engine into $(VENV) (pyspark, dbt-spark: about 450 MB, a few minutes, once)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -r requirements-spark.txt
+	touch $(SPARK_STAMP)
+
+$(JAVA):
+	@echo "installing Debian's openjdk-17-jre-headless (apt-get): Spark runs on Java 17"
+	if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+
+spark: $(SPARK_STAMP) $(JAVA)
+
 $(CHROMIUM):
 	@echo "installing Debian's chromium (apt-get) for the browser tests"
 	if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
@@ -47,7 +63,7 @@ $(CHROMIUM):
 run: $(STAMP)
 	$(BIN)/loyalty run
 
-test: $(STAMP) $(CLIENTS_STAMP) $(CHROMIUM)
+test: $(STAMP) $(CLIENTS_STAMP) $(CHROMIUM) $(SPARK_STAMP) $(JAVA)
 	$(BIN)/python -m pytest -n auto --dist loadfile --durations=20
 
 # the tests marked full_build (tests/python/conftest.py sorts them from their code) left out

@@ -44,3 +44,11 @@
     {{ return(relation is not none and relation.type == 'table' and node.config.get('materialized') == 'incremental'
         and not full_refresh) }}
 {%- endmacro %}
+
+{#- The materialization of a model that an incremental night builds incrementally: 'incremental' on DuckDB. On
+    Spark, 'table': the models' strategy (delete the rows of tonight's keys or customers, insert them again) needs
+    DELETE, which Spark's Parquet tables do not have, so every Spark build is a full one (docs/scale-out.md says
+    how a cluster with Delta or Iceberg tables would build incrementally). -#}
+{% macro incremental_materialization() -%}
+    {{ return('table' if target.type == 'spark' else 'incremental') }}
+{%- endmacro %}

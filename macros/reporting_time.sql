@@ -7,7 +7,30 @@
 
 {#- A UTC timestamp as wall-clock time in the reporting timezone. -#}
 {% macro to_reporting_time(utc_timestamp) -%}
+    {{ return(adapter.dispatch('to_reporting_time', 'loyalty')(utc_timestamp)) }}
+{%- endmacro %}
+
+{% macro default__to_reporting_time(utc_timestamp) -%}
     (({{ utc_timestamp }} at time zone 'UTC') at time zone {{ reporting_timezone() }})
+{%- endmacro %}
+
+{#- Spark's timestamps are instants shown in the session timezone (UTC, profiles.yml): from_utc_timestamp gives the
+    wall-clock time in another zone. -#}
+{% macro spark__to_reporting_time(utc_timestamp) -%}
+    from_utc_timestamp({{ utc_timestamp }}, {{ reporting_timezone() }})
+{%- endmacro %}
+
+{#- Today in the reporting timezone. -#}
+{% macro reporting_today() -%}
+    {{ return(adapter.dispatch('reporting_today', 'loyalty')()) }}
+{%- endmacro %}
+
+{% macro default__reporting_today() -%}
+    cast(now() at time zone {{ reporting_timezone() }} as date)
+{%- endmacro %}
+
+{% macro spark__reporting_today() -%}
+    to_date(from_utc_timestamp(current_timestamp(), {{ reporting_timezone() }}))
 {%- endmacro %}
 
 {% macro to_reporting_date(utc_timestamp) -%}
@@ -25,6 +48,19 @@
     {%- if as_of -%}
         date '{{ as_of }}'
     {%- else -%}
-        cast(now() at time zone {{ reporting_timezone() }} as date)
+        {{ reporting_today() }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The time now, as a UTC timestamp. -#}
+{% macro utc_now() -%}
+    {{ return(adapter.dispatch('utc_now', 'loyalty')()) }}
+{%- endmacro %}
+
+{% macro default__utc_now() -%}
+    cast(now() at time zone 'UTC' as timestamp)
+{%- endmacro %}
+
+{% macro spark__utc_now() -%}
+    current_timestamp()
 {%- endmacro %}

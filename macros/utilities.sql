@@ -9,9 +9,13 @@
     `month_column` of `relation` (first days of months) to the as-of month, both included; no rows when `relation`
     is empty. The monthly marts build their months with it (see utilities.yml). -#}
 {% macro month_spine(relation, month_column, column_name='month_start') -%}
-    select cast(unnest(generate_series(
-        min({{ month_column }}), cast(date_trunc('month', {{ as_of_date() }}) as date), interval 1 month
-    )) as date) as {{ column_name }}
-    from {{ relation }}
-    having count(*) > 0
+    select {{ date_series('first_month', 'last_month', 'interval 1 month') }} as {{ column_name }}
+    from (
+        select
+            min({{ month_column }}) as first_month,
+            cast(date_trunc('month', {{ as_of_date() }}) as date) as last_month,
+            count(*) as months
+        from {{ relation }}
+    ) as spine_bounds
+    where months > 0
 {%- endmacro %}

@@ -16,6 +16,6 @@
 {% macro mean_days_between_orders(first_order_date, last_order_date, valid_orders) -%}
     case
         when {{ valid_orders }} >= 2
-            then cast(({{ last_order_date }} - {{ first_order_date }}) as double) / ({{ valid_orders }} - 1)
+            then cast({{ day_diff(first_order_date, last_order_date) }} as double) / ({{ valid_orders }} - 1)
     end
 {%- endmacro %}

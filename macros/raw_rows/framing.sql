@@ -21,10 +21,12 @@
     the row flagged (_holds_email_outside: quarantined as email_outside_email_column).
 -#}
 {% macro frame_raw_rows(relation, key_columns, email_columns=[]) -%}
-select * exclude (_is_context)
+{#- the relation's columns on an engine without DuckDB's star expressions (columns(*)): a list, else none -#}
+{%- set listed = listed_columns(relation) -%}
+select {{ star_except(['_is_context']) }}
 from (
     with landed as (
-        {%- if email_columns %}
+        {%- if email_columns and listed is none %}
         {%- set others = 'columns(* exclude (_batch, ' ~ (email_columns | join(', ')) ~ '))' %}
         select
             _batch,
@@ -33,6 +35,19 @@ from (
             {%- endfor %}
             case when {{ looks_like_email(others) }} then '<masked: an email address>' else {{ others }} end,
             {{ looks_like_email("concat_ws(' ', *" ~ others ~ ")") }} as _holds_email_outside
+        from {{ relation }}
+        {%- elif email_columns %}
+        {%- set others = listed | reject('in', ['_batch'] + email_columns) | list %}
+        select
+            _batch,
+            {%- for column in email_columns %}
+            {{ hash_email(column) }} as {{ column }},
+            {%- endfor %}
+            {%- for column in others %}
+            case when {{ looks_like_email(column) }} then '<masked: an email address>' else {{ column }} end
+                as {{ column }},
+            {%- endfor %}
+            {{ looks_like_email("concat_ws(' ', " ~ (others | join(', ')) ~ ")") }} as _holds_email_outside
         from {{ relation }}
         {%- else %}
         select *, false as _holds_email_outside
@@ -43,7 +58,11 @@ from (
     keyed as (
         select
             landed.*,
+            {%- if listed is none %}
             struct_pack(*columns(* exclude (_batch, _holds_email_outside))) as _raw,
+            {%- else %}
+            {{ row_struct(email_columns + (listed | reject('in', ['_batch'] + email_columns) | list)) }} as _raw,
+            {%- endif %}
             ({% for key in key_columns %}{{ clean_text(key) }} is null{% if not loop.last %} or {% endif %}{% endfor %})
                 as _is_key_missing,
             concat_ws('|', {% for key in key_columns %}coalesce({{ clean_text(key) }}, ''){% if not loop.last %}, {% endif %}{% endfor %})
@@ -52,7 +71,7 @@ from (
     ),
 
     all_rows as (
-        select *, hash(_raw) as _row_hash, false as _is_context
+        select *, {{ row_hash('_raw') }} as _row_hash, false as _is_context
         from keyed
         {%- if incremental_run() %}
         union all by name
@@ -95,10 +114,11 @@ from (
     from all_rows
     anti join repeated_keys using (_record_key)
 
-    union all by name
+    -- both branches: all_rows' columns, _copy_number, _is_key_conflict (in this order)
+    union all
 
     select
-        repeated.* exclude (_owner_batch, _first_batch),
+        {{ star_except(['_owner_batch', '_first_batch'], 'repeated') }},
         -- a copy has the verdict of its first copy
         not repeated._is_key_missing
             and (repeated._first_batch > repeated._owner_batch or versions._owner_versions > 1) as _is_key_conflict
@@ -111,7 +131,7 @@ where not _is_context
 {#- Text that looks like an email address: something@domain.tld with no space around the @ (a quoted local part
     such as "a, b"@x.org included). contains() first: the regular expression runs only on text holding an @. -#}
 {% macro looks_like_email(text) -%}
-    coalesce(contains({{ text }}, '@') and regexp_matches({{ text }}, '[^\s@]@[^\s@]+\.[^\s@]'), false)
+    coalesce(contains({{ text }}, '@') and {{ regex_contains(text, '[^\s@]@[^\s@]+\.[^\s@]') }}, false)
 {%- endmacro %}
 
 {#- The framing columns a base model carries from frame_raw_rows into its checks. -#}

@@ -35,9 +35,9 @@
         by has_offset too, so the truth value (nulls included) is the same, and text with a valid offset (nearly all)
         runs one regular expression instead of two (issue 14) -#}
     case
-        when regexp_matches({{ clean_text(column) }}, ':\d\d?(?:\.\d*)?[+-](?:(?:0\d|1[0-3])(?::?[0-5]\d)?|14(?::?00)?)$')
+        when {{ regex_contains(clean_text(column), ':\d\d?(?:\.\d*)?[+-](?:(?:0\d|1[0-3])(?::?[0-5]\d)?|14(?::?00)?)$') }}
             then true
-        else not regexp_matches({{ clean_text(column) }}, ':\d\d?(?:\.\d*)?[+-][\d:]*$')
+        else not {{ regex_contains(clean_text(column), ':\d\d?(?:\.\d*)?[+-][\d:]*$') }}
     end
 {%- endmacro %}
 
@@ -45,8 +45,22 @@
     timestamp, whatever its year: for the checks only; typed columns use parse_utc_timestamp. -#}
 {% macro read_utc_timestamp(column) -%}
     case when {{ has_valid_utc_offset(column) }}
-        then (try_cast({{ clean_text(column) }} as timestamptz) at time zone 'UTC')
+        then {{ try_utc_timestamp(clean_text(column)) }}
     end
+{%- endmacro %}
+
+{#- Text as a UTC timestamp (its offset applied; none means UTC), or null when it does not parse. -#}
+{% macro try_utc_timestamp(text) -%}
+    {{ return(adapter.dispatch('try_utc_timestamp', 'loyalty')(text)) }}
+{%- endmacro %}
+
+{% macro default__try_utc_timestamp(text) -%}
+    (try_cast({{ text }} as timestamptz) at time zone 'UTC')
+{%- endmacro %}
+
+{#- Spark's timestamp is an instant; with the session in UTC (loyalty.spark_engine) it reads and shows as UTC. -#}
+{% macro spark__try_utc_timestamp(text) -%}
+    try_cast({{ text }} as timestamp)
 {%- endmacro %}
 
 {#- An ISO-8601 timestamp with a UTC offset or Z, as a UTC timestamp (without time zone); null when it does not
@@ -98,12 +112,14 @@
 {#- True when the raw text is present but is not a number ('abc', 'NaN'), or with whole, not a whole number (7.5).
     A number too large to store is a number: see is_out_of_range. -#}
 {% macro is_unparseable_number(column, whole=false) -%}
-    ({{ clean_text(column) }} is not null and coalesce(
-        isnan(try_cast({{ clean_text(column) }} as double))
+    {#- written for both engines: Spark's isnan(null) is false (DuckDB's is null), and its floor() of a double is a
+        bigint, so a whole number is one that equals its floor or is too large (2^52 and up) to have a fraction -#}
+    {%- set number = 'try_cast(' ~ clean_text(column) ~ ' as double)' %}
+    ({{ clean_text(column) }} is not null and (
+        {{ number }} is null or isnan({{ number }})
         {%- if whole %}
-        or try_cast({{ clean_text(column) }} as double) <> floor(try_cast({{ clean_text(column) }} as double))
-        {%- endif %},
-        true
+        or (abs({{ number }}) < 4503599627370496 and {{ number }} <> floor({{ number }}))
+        {%- endif %}
     ))
 {%- endmacro %}
 
@@ -128,15 +144,32 @@
 {#- Emails are trimmed and lower-cased, then hashed with a secret key: HMAC-SHA-256 (RFC 2104),
     sha256(outer pad || sha256(inner pad || email)), as lower-case hex. The pads come from the key
     (src/loyalty/email_hashing.py) as DuckDB variables that the dbt-duckdb plugin loyalty.email_key_plugin sets
-    on every connection, so the key is never in SQL text. Without them the build stops rather than store
+    on every connection (on Spark, session variables: loyalty.spark_engine), so the key is never in SQL text. Without them the build stops rather than store
     unkeyed hashes. Raw emails never leave the base models. -#}
 {% macro hash_email(column) -%}
+    {{ return(adapter.dispatch('hash_email', 'loyalty')(column)) }}
+{%- endmacro %}
+
+{% macro default__hash_email(column) -%}
     case
         when getvariable('loyalty_email_hash_inner_pad') is null or getvariable('loyalty_email_hash_outer_pad') is null
-            then error('the email hash key is not set on this connection (profiles.yml plugin loyalty.email_key_plugin)')
+            then {{ fail_with("'the email hash key is not set on this connection (profiles.yml plugin loyalty.email_key_plugin)'") }}
         when {{ clean_text(column) }} is not null then sha256(
             getvariable('loyalty_email_hash_outer_pad')
             || unhex(sha256(getvariable('loyalty_email_hash_inner_pad') || encode(lower({{ clean_text(column) }}))))
         )
+    end
+{%- endmacro %}
+
+{#- On Spark the pads are session variables that loyalty.spark_engine declares before dbt runs (a statement that
+    names an undeclared variable does not run). -#}
+{% macro spark__hash_email(column) -%}
+    case
+        when loyalty_email_hash_inner_pad is null or loyalty_email_hash_outer_pad is null
+            then {{ fail_with("'the email hash key is not set in this session (loyalty.spark_engine)'") }}
+        when {{ clean_text(column) }} is not null then sha2(concat(
+            loyalty_email_hash_outer_pad,
+            unhex(sha2(concat(loyalty_email_hash_inner_pad, encode(lower({{ clean_text(column) }}), 'UTF-8')), 256))
+        ), 256)
     end
 {%- endmacro %}

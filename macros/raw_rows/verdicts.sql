@@ -31,7 +31,7 @@
 {% macro keep_raw_row_of_quarantined(verdict, held=false) -%}
 {%- set held_rows = held and incremental_run() -%}
 select
-    * exclude (_raw{% if held_rows %}, _held_raw_row{% endif %}),
+    {{ star_except(['_raw'] + (['_held_raw_row'] if held_rows else [])) }},
     case when _quarantine_reason is not null and _copy_number = 1
         then {% if held_rows %}coalesce(_held_raw_row, {{ raw_row_json('_raw') }}){% else %}{{ raw_row_json('_raw') }}{% endif %}
     end as _raw_row,
@@ -42,12 +42,13 @@ from {{ verdict }}
 {#- A raw row as JSON text for the quarantine. Email columns are already hashed; any other string (value or column
     name) holding an '@' is masked, because it may be an email in the wrong column, which nothing hashed. -#}
 {% macro raw_row_json(raw) -%}
-    regexp_replace(cast(to_json({{ raw }}) as varchar), '"(?:[^"\\]|\\.)*@(?:[^"\\]|\\.)*"', '"<masked: holds @>"', 'g')
+    {{ regex_replace_all(row_json(raw), '"(?:[^"\\\\]|\\\\.)*@(?:[^"\\\\]|\\\\.)*"', "'\"<masked: holds @>\"'") }}
 {%- endmacro %}
 
 {#- A staging model: the trusted rows of its base model (first copy of each row, no quarantine reason). -#}
 {% macro staged_rows(base_model) -%}
-select * exclude (_quarantine_reason, _batch, _record_key, _row_hash, _copy_number, _raw_row, _built_as_of)
+select {{ star_except(['_quarantine_reason', '_batch', '_record_key', '_row_hash', '_copy_number', '_raw_row',
+    '_built_as_of']) }}
 from {{ ref(base_model) }}
 where _copy_number = 1 and _quarantine_reason is null
 {%- endmacro %}

@@ -7,5 +7,6 @@ select
     '{{ var("reporting_timezone") }}' as reporting_timezone,
     '{{ var("reporting_currency") }}' as reporting_currency,
     '{{ dbt_version }}' as dbt_version,
-    cast(version() as varchar) as duckdb_version,
-    cast(now() at time zone 'UTC' as timestamp) as built_at
+    '{{ target.type }}' as engine,
+    cast(version() as {{ dbt.type_string() }}) as engine_version,
+    {{ utc_now() }} as built_at

@@ -4,9 +4,9 @@
 select
     entity,
     batch,
-    'line ' || cast(line_number as varchar) as record_key,
+    'line ' || cast(line_number as {{ dbt.type_string() }}) as record_key,
     reason as reason_code,
-    cast(json_object('line_number', line_number, 'error', error, 'record_text', record_text) as varchar) as raw_row
+    {{ row_json(row_struct(['line_number', 'error', 'record_text'])) }} as raw_row
 from {{ ref('base_loyalty__malformed_records') }}
 
 union all

@@ -49,8 +49,8 @@ select
     -- history in days
     transaction_days,
     transaction_days - 1 as frequency,
-    datediff('day', first_transaction_date, last_transaction_date) as recency_days,
-    datediff('day', first_transaction_date, {{ as_of_date() }}) as tenure_days,
+    {{ day_diff('first_transaction_date', 'last_transaction_date') }} as recency_days,
+    {{ day_diff('first_transaction_date', as_of_date()) }} as tenure_days,
     -- history in the model's time unit
     '{{ clv_time_unit() }}' as time_unit,
     cast(recency_days as double) / {{ clv_time_unit_days() }} as recency,

@@ -42,7 +42,7 @@ select
     holdout_window.holdout_start_date,
     holdout_window.holdout_end_date,
     (
-        cast(datediff('day', {{ as_of_date() }}, holdout_window.holdout_end_date) as double)
+        cast({{ day_diff(as_of_date(), 'holdout_window.holdout_end_date') }} as double)
         / {{ clv_time_unit_days() }}
     ) as holdout_length
 from calibration

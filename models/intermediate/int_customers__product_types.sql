@@ -4,7 +4,7 @@
 -- customer's purchases up to that month's end. Lines with a quantity of 0 buy nothing and do not count.
 -- Incremental by customer: a night rebuilds the customers whose lines fct_order_items rebuilt tonight.
 {{ config(
-    materialized='incremental',
+    materialized=incremental_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{% if incremental_run() %}delete from {{ this }} where customer_id in {{ customers_written_tonight(ref('fct_order_items')) }}{% endif %}"

@@ -50,6 +50,6 @@ from {{ source('last_build', 'fct_orders') }}
 where order_date > least({{ previous_as_of_date() }}, {{ as_of_date() }})
     and order_date <= greatest({{ previous_as_of_date() }}, {{ as_of_date() }})
 {% else %}
-select cast(null as varchar) as customer_id
+select cast(null as {{ dbt.type_string() }}) as customer_id
 where false
 {% endif %}

@@ -7,7 +7,7 @@
 -- Incremental by customer: a night rebuilds the bookings of the customers whose orders fct_orders rebuilt tonight
 -- (a changed refund total or a refund crossing the as-of date makes fct_orders rebuild its customer).
 {{ config(
-    materialized='incremental',
+    materialized=incremental_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{% if incremental_run() %}delete from {{ this }} where customer_id in {{ customers_written_tonight(ref('fct_orders')) }}{% endif %}"

@@ -31,6 +31,7 @@ MANIFEST_NAME = "manifest.json"
 # the oldest DuckDB 2.0 writes) holds everything the warehouse stores, DuckDB 1.0 to 1.5 read every table and view
 # of it as 2.0 does (tests/python/test_duckdb1_clients.py), and it costs nothing measurable.
 DEFAULT_STORAGE_COMPATIBILITY_VERSION = "v1.0.0"
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,14 @@ class Settings:
     email_key_id: str = ""
     # the DuckDB storage format the warehouse file is written in (LOYALTY_STORAGE_COMPATIBILITY_VERSION)
     storage_compatibility_version: str = DEFAULT_STORAGE_COMPATIBILITY_VERSION
+    # the engine dbt builds on (ENGINES): DuckDB, or a local Spark session (loyalty.spark_engine) whose tables are
+    # under spark_warehouse (None: <warehouse folder>/spark-warehouse)
+    engine: str = "duckdb"
+    spark_warehouse: Path | None = None
+
+    @property
+    def spark_warehouse_dir(self) -> Path:
+        return self.spark_warehouse or self.warehouse.parent / "spark-warehouse"
 
     def dbt_vars(self) -> dict[str, object]:
         return {
@@ -348,6 +357,9 @@ SETTING_VARIABLES = (
 DBT_PROFILE_VARIABLES = ("LOYALTY_DBT_DATABASE", "LOYALTY_DBT_TARGET")
 # what the CLI passes to dbt for one night (dbt_runner.dbt_command, macros/night.sql): no settings, set by the CLI
 DBT_NIGHT_VARIABLES = ("LOYALTY_NIGHT", "LOYALTY_RAW_SOURCES")
+# what the CLI passes to the Spark engine's dbt process besides those (loyalty.spark_engine): tonight's raw reading
+# plan and the Spark warehouse folder (Settings.spark_warehouse_dir); no settings, set by the CLI
+DBT_SPARK_VARIABLES = ("LOYALTY_SPARK_RAW", "LOYALTY_SPARK_WAREHOUSE")
 
 
 def unknown_variables() -> list[str]:

@@ -73,6 +73,10 @@ def dbt_command(
         "LOYALTY_NIGHT": json.dumps(night),
         "LOYALTY_RAW_SOURCES": json.dumps(landing.raw_sources(only_new=only_new)),
     }
+    if settings.engine == "spark":
+        from loyalty.spark_engine import spark_dbt_command
+
+        return spark_dbt_command(command, env, settings, landing, only_new=only_new)
     return command, env
 
 

@@ -33,11 +33,11 @@
         'name': 'expression_is_true(' ~ expression ~ ')', 'value': none,
         'fails': 'not coalesce((' ~ expression ~ '), false)'}) -%}
 {%- endfor -%}
-with checked as materialized (
+with checked as {{ materialized_cte() }} (
     select
         {%- for check in checks %}
         coalesce({{ check.fails }}, false) as _fails_{{ loop.index }},
-        {%- if check.value %} cast({{ check.value }} as varchar){% else %} cast(null as varchar){% endif %} as _value_{{ loop.index }}
+        {%- if check.value %} cast({{ check.value }} as {{ dbt.type_string() }}){% else %} cast(null as {{ dbt.type_string() }}){% endif %} as _value_{{ loop.index }}
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from {{ model }}
@@ -48,7 +48,7 @@ with checked as materialized (
 )
 
 {% for check in checks -%}
-select '{{ check.name | replace("'", "''") }}' as failed_check, _value_{{ loop.index }} as failing_value
+select '{{ dbt.escape_single_quotes(check.name) }}' as failed_check, _value_{{ loop.index }} as failing_value
 from checked
 where _fails_{{ loop.index }}
 {% if not loop.last %}union all

@@ -130,7 +130,10 @@ def test_every_loyalty_variable_the_code_reads_is_a_checked_setting() -> None:
     read = {name for path in files for name in quoted.findall(path.read_text())}
     assert {"LOYALTY_RETRIES", "LOYALTY_MEMORY_LIMIT", "LOYALTY_DBT_TARGET"} <= read  # the scan finds them
     assert set(config.DBT_NIGHT_VARIABLES) <= read
-    assert read - {*config.DBT_PROFILE_VARIABLES, *config.DBT_NIGHT_VARIABLES} <= set(config.SETTING_VARIABLES)
+    assert set(config.DBT_SPARK_VARIABLES) <= read
+    assert read - {*config.DBT_PROFILE_VARIABLES, *config.DBT_NIGHT_VARIABLES, *config.DBT_SPARK_VARIABLES} <= set(
+        config.SETTING_VARIABLES
+    )
     assert set(BAD_VALUES) == set(config.SETTING_VARIABLES)
 
 

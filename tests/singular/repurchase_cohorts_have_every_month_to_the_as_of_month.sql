@@ -3,7 +3,8 @@
 with expected as (
     select
         cohort_month,
-        datediff('month', cohort_month, cast(date_trunc('month', {{ as_of_date() }}) as date)) + 1 as expected_rows
+        {{ month_diff('cohort_month', "cast(date_trunc('month', " ~ as_of_date() ~ ") as date)") }}
+        + 1 as expected_rows
     from {{ ref('customer_lifetime_value') }}
     group by cohort_month
 ),

@@ -16,7 +16,7 @@ enrolments as (
 tiers as (
     select
         customer_id,
-        arg_max(tier, occurred_at) as loyalty_tier
+        {{ arg_max('tier', 'occurred_at') }} as loyalty_tier
     from {{ ref('stg_loyalty__loyalty_events') }}
     where tier is not null and {{ to_reporting_date('occurred_at') }} <= {{ as_of_date() }}
     group by customer_id

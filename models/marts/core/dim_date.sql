@@ -29,7 +29,7 @@ bounds as (
 ),
 
 days as (
-    select cast(unnest(generate_series(first_day, last_day, interval 1 day)) as date) as date_day
+    select {{ date_series('first_day', 'last_day', 'interval 1 day') }} as date_day
     from bounds
 )
 
@@ -41,10 +41,10 @@ select
     cast(date_trunc('year', date_day) as date) as year_start,
     year(date_day) as year_number,
     month(date_day) as month_number,
-    isodow(date_day) as iso_day_of_week,
-    dayname(date_day) as day_name,
-    monthname(date_day) as month_name,
-    isodow(date_day) >= 6 as is_weekend,
+    {{ iso_day_of_week('date_day') }} as iso_day_of_week,
+    {{ day_name('date_day') }} as day_name,
+    {{ month_name('date_day') }} as month_name,
+    {{ iso_day_of_week('date_day') }} >= 6 as is_weekend,
     date_day = last_day(date_day) as is_month_end,
     date_day > {{ as_of_date() }} as is_after_as_of
 from days

@@ -1,5 +1,5 @@
 {{ config(
-    materialized='incremental',
+    materialized=incremental_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{% if incremental_run() %}delete from {{ this }} where customer_id in {{ customers_written_tonight(ref('fct_orders')) }}{% endif %}"
@@ -26,7 +26,7 @@ products as (
 
 select
     -- ids
-    items.order_id || '-' || cast(items.line_number as varchar) as order_item_id,
+    items.order_id || '-' || cast(items.line_number as {{ dbt.type_string() }}) as order_item_id,
     items.order_id,
     items.line_number,
     orders.customer_id,

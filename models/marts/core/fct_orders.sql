@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='customer_id',
+{{ config(materialized=incremental_materialization(), incremental_strategy='delete+insert', unique_key='customer_id',
     on_schema_change='fail') }}
 -- depends_on: {{ ref('int_orders__changed_customers') }}
 -- One row per order (completed or cancelled), amounts in the reporting currency.

@@ -1,5 +1,5 @@
 {{ config(
-    materialized='incremental',
+    materialized=incremental_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{% if incremental_run() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_engagement__changed_customers') }}){% endif %}"
@@ -36,7 +36,7 @@ counts as (
 
 select
     -- ids
-    customer_id || ':' || strftime(month_start, '%Y-%m') as customer_month_id,
+    customer_id || ':' || {{ year_month_text('month_start') }} as customer_month_id,
     customer_id,
     month_start,
     -- counts

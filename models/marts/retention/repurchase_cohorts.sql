@@ -65,7 +65,7 @@ joined as (
     select
         periods.cohort_month,
         periods.activity_month,
-        datediff('month', periods.cohort_month, periods.activity_month) as months_since_first_order,
+        {{ month_diff('periods.cohort_month', 'periods.activity_month') }} as months_since_first_order,
         periods.cohort_size,
         coalesce(activity.active_customers, 0) as active_customers,
         sum(coalesce(second_orders.new_repeat_customers, 0)) over cohort_to_date as cumulative_repeat_customers,
@@ -88,8 +88,8 @@ joined as (
 
 select
     -- ids
-    strftime(cohort_month, '%Y-%m') || '+' || lpad(cast(months_since_first_order as varchar), 3, '0')
-        as cohort_period_id,
+    {{ year_month_text('cohort_month') }} || '+'
+    || lpad(cast(months_since_first_order as {{ dbt.type_string() }}), 3, '0') as cohort_period_id,
     -- dimensions
     cohort_month,
     months_since_first_order,

@@ -9,7 +9,7 @@ with customers as (
 latest_responses as (
     select
         customer_id,
-        arg_max(nps_category, responded_at) as latest_nps_category,
+        {{ arg_max('nps_category', 'responded_at') }} as latest_nps_category,
         max(response_date) as latest_response_date
     from {{ ref('fct_survey_responses') }}
     where not is_after_as_of and customer_id is not null
@@ -51,8 +51,9 @@ select
     recency_score,
     frequency_score,
     monetary_score,
-    cast(recency_score as varchar) || cast(frequency_score as varchar) || cast(monetary_score as varchar)
-        as rfm_segment,
+    cast(recency_score as {{ dbt.type_string() }})
+    || cast(frequency_score as {{ dbt.type_string() }})
+    || cast(monetary_score as {{ dbt.type_string() }}) as rfm_segment,
     -- inputs of the rules
     valid_order_count,
     days_since_last_order,

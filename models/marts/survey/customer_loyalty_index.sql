@@ -9,10 +9,10 @@ with scored_responses as (
 select
     -- ids
     customer_id,
-    arg_max(response_id, (responded_at, response_id)) as response_id,
+    {{ arg_max('response_id', ['responded_at', 'response_id']) }} as response_id,
     -- metrics
-    arg_max(cli_score, (responded_at, response_id)) as cli_score,
-    arg_max(cli_band, (responded_at, response_id)) as cli_band,
+    {{ arg_max('cli_score', ['responded_at', 'response_id']) }} as cli_score,
+    {{ arg_max('cli_band', ['responded_at', 'response_id']) }} as cli_band,
     count(*) as responses_with_cli,
     -- dates
     max(response_date) as response_date

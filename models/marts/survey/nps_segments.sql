@@ -69,7 +69,7 @@ counts as (
 
 select
     -- ids
-    segment_type || ':' || segment_value || ':' || strftime(month_start, '%Y-%m') as segment_month_id,
+    segment_type || ':' || segment_value || ':' || {{ year_month_text('month_start') }} as segment_month_id,
     -- dimensions
     segment_type,
     segment_value,

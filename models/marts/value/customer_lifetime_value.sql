@@ -22,8 +22,8 @@ predictions as (
 history as (
     select
         customer_id,
-        arg_min(order_id, customer_order_number) as first_order_id,
-        arg_max(order_id, customer_order_number) as last_order_id,
+        {{ arg_min('order_id', 'customer_order_number') }} as first_order_id,
+        {{ arg_max('order_id', 'customer_order_number') }} as last_order_id,
         min(order_date) as first_order_date,
         min(order_date) filter (where customer_order_number = 2) as second_order_date,
         max(order_date) as last_order_date,
@@ -61,7 +61,7 @@ select
     -- timing
     {{ mean_days_between_orders('history.first_order_date', 'history.last_order_date', 'history.valid_order_count') }}
         as mean_days_between_orders,
-    {{ as_of_date() }} - history.last_order_date as days_since_last_order,
+    {{ day_diff('history.last_order_date', as_of_date()) }} as days_since_last_order,
     -- dates
     history.first_order_date,
     history.second_order_date,

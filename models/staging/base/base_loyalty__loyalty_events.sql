@@ -1,4 +1,5 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=base_unique_key(),
+{{ config(materialized=incremental_materialization(), incremental_strategy='delete+insert',
+    unique_key=base_unique_key(),
     on_schema_change='fail') }}
 -- Every raw loyalty-programme event, typed, with the reason it cannot be trusted (null when it can).
 -- event_type: enrolled | points_earned | points_redeemed | tier_changed; points (whole, >= 0) for the points
@@ -60,7 +61,7 @@ checked as (
 
 verdict as (
     select
-        checked.* exclude (checked._row_reason),
+        {{ star_except(["_row_reason"], "checked") }},
         coalesce(
             checked._row_reason,
             case

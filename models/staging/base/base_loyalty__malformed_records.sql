@@ -1,5 +1,5 @@
 {{ config(
-    materialized='incremental',
+    materialized=incremental_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{% if incremental_run() %}delete from {{ this }} where batch in (select batch from {{ source('raw', 'landed_files') }} where is_new){% endif %}"

@@ -1,4 +1,5 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=base_unique_key(),
+{{ config(materialized=incremental_materialization(), incremental_strategy='delete+insert',
+    unique_key=base_unique_key(),
     on_schema_change='fail') }}
 -- Every raw order line, typed, with the reason it cannot be trusted (null when it can).
 -- Amounts are in the order's currency. An empty discount_amount means no discount. Quantities, prices, discounts and
@@ -73,7 +74,7 @@ checked as (
 
 verdict as (
     select
-        checked.* exclude (checked._row_reason),
+        {{ star_except(["_row_reason"], "checked") }},
         coalesce(
             checked._row_reason,
             case
