@@ -197,7 +197,10 @@ select
     cast(h.refunded_amount as decimal(18, 2)) as refunded_amount,
     cast(h.net_revenue as decimal(18, 2)) as net_revenue,
     cast(h.net_revenue as decimal(18, 2)) as historical_clv,
-    cast(round(h.gross_revenue / h.valid_order_count, 2) as decimal(18, 2)) as average_order_value,
+    -- in whole cents, half away from zero (34.66 / 4 = 8.67): a double division would round exact halves down
+    cast(sign(cast(h.gross_revenue * 100 as bigint))
+        * ((2 * abs(cast(h.gross_revenue * 100 as bigint)) + h.valid_order_count) // (2 * h.valid_order_count))
+        * 0.01 as decimal(18, 2)) as average_order_value,
     case
         when h.valid_order_count >= 2
             then cast(h.last_order_date - h.first_order_date as double) / (h.valid_order_count - 1)
@@ -343,7 +346,9 @@ select
     cast(coalesce(o.gross_revenue, 0) as decimal(18, 2)) as gross_revenue,
     cast(coalesce(b.refunded_amount, 0) as decimal(18, 2)) as refunded_amount,
     cast(coalesce(b.net_revenue, 0) as decimal(18, 2)) as net_revenue,
-    cast(round(o.gross_revenue / nullif(o.orders, 0), 2) as decimal(18, 2)) as average_order_value,
+    cast(sign(cast(o.gross_revenue * 100 as bigint))
+        * ((2 * abs(cast(o.gross_revenue * 100 as bigint)) + o.orders) // (2 * nullif(o.orders, 0)))
+        * 0.01 as decimal(18, 2)) as average_order_value,
     cast(o.orders as double) / nullif(o.customers_ordering, 0) as purchase_frequency,
     c.cumulative_customers,
     c.cumulative_repeat_customers,

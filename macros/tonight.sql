@@ -46,9 +46,8 @@
         {%- if '_built_as_of' not in base.columns -%}
             {{ exceptions.raise_compiler_error('tonight_rows: ' ~ base.name ~ ' has no column _built_as_of') }}
         {%- endif -%}
-        {{ return('(select * exclude (_quarantine_reason, _batch, _record_key, _row_hash, _copy_number, _raw_row, '
-            ~ '_built_as_of) from ' ~ base_relation ~ ' where _copy_number = 1 and _quarantine_reason is null and '
-            ~ '_built_as_of = ' ~ built_as_of() ~ ')') }}
+        {{ return('(select ' ~ star_except(staged_hidden_columns()) ~ ' from ' ~ base_relation ~ ' where '
+            ~ staged_filter() ~ ' and _built_as_of = ' ~ built_as_of() ~ ')') }}
     {%- endif -%}
     {%- if '_built_as_of' not in node.columns -%}
         {{ exceptions.raise_compiler_error('tonight_rows: ' ~ node.name ~ ' has no column _built_as_of') }}

@@ -45,12 +45,22 @@ from {{ verdict }}
     {{ regex_replace_all(row_json(raw), '"(?:[^"\\\\]|\\\\.)*@(?:[^"\\\\]|\\\\.)*"', "'\"<masked: holds @>\"'") }}
 {%- endmacro %}
 
-{#- A staging model: the trusted rows of its base model (first copy of each row, no quarantine reason). -#}
+{#- A staging model: the trusted rows of its base model (first copy of each row, no quarantine reason), without
+    the base model's hidden columns. tonight_rows (macros/tonight.sql) reads the same rows from the base table. -#}
 {% macro staged_rows(base_model) -%}
-select {{ star_except(['_quarantine_reason', '_batch', '_record_key', '_row_hash', '_copy_number', '_raw_row',
-    '_built_as_of']) }}
+select {{ star_except(staged_hidden_columns()) }}
 from {{ ref(base_model) }}
-where _copy_number = 1 and _quarantine_reason is null
+where {{ staged_filter() }}
+{%- endmacro %}
+
+{#- The columns of a base model that its staging view hides. -#}
+{% macro staged_hidden_columns() -%}
+    {{ return(['_quarantine_reason', '_batch', '_record_key', '_row_hash', '_copy_number', '_raw_row', '_built_as_of']) }}
+{%- endmacro %}
+
+{#- The rows of a base model that its staging view keeps: the first copy of each row, with no quarantine reason. -#}
+{% macro staged_filter() -%}
+    {{ return('_copy_number = 1 and _quarantine_reason is null') }}
 {%- endmacro %}
 
 {#- True when `column` is a key of the staged rows `staged` (a CTE or relation with the one column `key`); false

@@ -102,13 +102,19 @@ def test_a_key_of_tonight_that_collides_with_an_old_one_fails_the_night(
 
 def test_tonights_staged_rows_are_those_of_staged_rows() -> None:
     """tonight_rows reads a staging view's rows of tonight from its base table: the same filter and the same
-    hidden columns as staged_rows (macros/raw_rows/verdicts.sql), plus _built_as_of."""
+    hidden columns as staged_rows (macros/raw_rows/verdicts.sql, one definition of each), plus _built_as_of."""
     verdicts = (PROJECT_DIR / "macros" / "raw_rows" / "verdicts.sql").read_text()
     staged = re.search(r"macro staged_rows\(base_model\) -%\}\s*(.*?)\{%- endmacro", verdicts, re.S)
     assert staged, "staged_rows not found"
-    select, base, where = staged.group(1).strip().splitlines()
-    assert base == "from {{ ref(base_model) }}"
+    assert staged.group(1).strip().splitlines() == [
+        "select {{ star_except(staged_hidden_columns()) }}",
+        "from {{ ref(base_model) }}",
+        "where {{ staged_filter() }}",
+    ]
+    hidden = re.search(r"macro staged_hidden_columns\(\) -%\}\s*\{\{ return\((\[.*?\])\) \}\}", verdicts, re.S)
+    assert hidden, "staged_hidden_columns not found"
+    assert "'_built_as_of'" in hidden.group(1) and "'_raw_row'" in hidden.group(1)
     tonight = (PROJECT_DIR / "macros" / "tonight.sql").read_text()
-    flat = " ".join(re.sub(r"'\s*~\s*'", "", tonight).split())
-    assert select in flat, select
-    assert f"{where} and _built_as_of = " in flat, where
+    flat = " ".join(tonight.split())
+    assert "'(select ' ~ star_except(staged_hidden_columns()) ~ ' from ' ~ base_relation ~ ' where '" in flat
+    assert "~ staged_filter() ~ ' and _built_as_of = ' ~ built_as_of() ~ ')'" in flat

@@ -467,7 +467,8 @@ for route, url in (("duckdb-engine", "duckdb:///" + path), ("loyalty", connectio
     del context, asset, batch, datasource
     set_context(None)
     gc.collect()
-print(json.dumps(out))
+with open(sys.argv[2], "w") as result:  # a file, not stdout: nothing a library prints at exit can hide it
+    json.dump(out, result)
 """
 
 
@@ -475,11 +476,12 @@ def test_gx_sql_data_source_evaluates_only_through_the_project_dialect(bundled: 
     """The cause of GX issues #10738/#11579, shown: over plain duckdb-engine GX computes nothing; over
     loyalty.gx_duckdb it computes the real values. (If a duckdb-engine release fixes this, this test says so.)"""
     warehouse = _copy(bundled.warehouse, tmp_path / "probe")
+    result = tmp_path / "probe.json"
     completed = subprocess.run(
-        [sys.executable, "-c", PROBE, str(warehouse)], capture_output=True, text=True, cwd=PROJECT_DIR
+        [sys.executable, "-c", PROBE, str(warehouse), str(result)], capture_output=True, text=True, cwd=PROJECT_DIR
     )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    out = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert completed.returncode == 0 and result.exists(), (completed.returncode, completed.stderr[-3000:])
+    out = json.loads(result.read_text())
     (orders,) = query(warehouse, "select count(*) from marts.fct_orders")[0]
     plain, ours = out["duckdb-engine"], out["loyalty"]
     assert plain["rows"][:2] == [False, None] and "list index out of range" in plain["rows"][2]
