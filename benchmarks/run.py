@@ -28,6 +28,7 @@ Writes benchmarks/results/latest.json and docs/benchmarks.md.
 
     make bench                                    # 1,000,000 customers (about an hour on 2 cores)
     make bench BENCH_ARGS=--quick                 # 20,000 customers, a few minutes
+    make bench BENCH_ARGS="--engine spark --repeats 1"   # the night on Spark beside DuckDB: 10k, 100k, 300k
     .venv/bin/python -m benchmarks.run --customers 300000 --repeats 3 --curve 30000,100000
 """
 
@@ -519,7 +520,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--flow-repeats", type=int, help="repetitions of the whole-flow and whole-build steps (default: --repeats)"
     )
-    parser.add_argument("--curve", default="100000,300000", help="smaller scales of the cost curve (comma-separated)")
+    parser.add_argument(
+        "--curve",
+        help="smaller scales of the cost curve (comma-separated; default 100000,300000, and with --engine spark the"
+        " scales of the engine curve, default 10000,100000,300000)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=config.ENGINES,
+        default="duckdb",
+        help="spark: instead of the DuckDB benchmark, the whole night on Spark beside DuckDB at each scale of --curve"
+        " (benchmarks/engine_curve.py; docs/scale-out.md)",
+    )
     parser.add_argument("--quick", action="store_true", help="20,000 customers, 2 repeats, curve 5,000 and 10,000")
     parser.add_argument(
         "--skip",
@@ -532,6 +544,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.customers, args.repeats, args.curve = 20_000, 2, "5000,10000"
+    if args.engine == "spark":
+        from benchmarks.engine_curve import main as engine_curve
+
+        return engine_curve([int(c) for c in (args.curve or "").split(",") if c], args.repeats)
+    args.curve = args.curve or "100000,300000"
     skip = set(filter(None, args.skip.split(",")))
     if unknown := skip - set(SKIPPABLE):
         parser.error(f"--skip: unknown steps {', '.join(sorted(unknown))} (known: {', '.join(SKIPPABLE)})")

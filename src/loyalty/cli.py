@@ -25,6 +25,15 @@ def _add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (LOYALTY_MEMORY_LIMIT)")
 
 
+def _add_engine_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=config.ENGINES,
+        help="the engine dbt builds on (LOYALTY_ENGINE; default duckdb): spark builds on a local Spark session,"
+        " its tables in LOYALTY_SPARK_WAREHOUSE (default: spark-warehouse beside the warehouse; docs/scale-out.md)",
+    )
+
+
 def _add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("validation thresholds (the GX checkpoint)")
     group.add_argument(
@@ -67,6 +76,7 @@ def _settings(args: argparse.Namespace, *, writing: bool = False) -> config.Sett
         threads=args.threads,
         memory_limit=args.memory_limit,
         thresholds=_thresholds(args),
+        engine=getattr(args, "engine", None),
         writing=writing,
     )
 
@@ -79,6 +89,8 @@ def _export_settings(settings: config.Settings, *, as_of: bool = True) -> None:
     t = settings.thresholds
     if as_of:
         os.environ["LOYALTY_AS_OF"] = settings.as_of.isoformat()
+    if settings.spark_warehouse is not None:
+        os.environ["LOYALTY_SPARK_WAREHOUSE"] = str(settings.spark_warehouse)
     os.environ.update(
         {
             "LOYALTY_RAW_DIR": str(settings.raw_dir),
@@ -88,6 +100,7 @@ def _export_settings(settings: config.Settings, *, as_of: bool = True) -> None:
             "LOYALTY_THREADS": str(settings.threads),
             "LOYALTY_MEMORY_LIMIT": settings.memory_limit,
             "LOYALTY_STORAGE_COMPATIBILITY_VERSION": settings.storage_compatibility_version,
+            "LOYALTY_ENGINE": settings.engine,
             "LOYALTY_MAX_QUARANTINE_RATE": str(t.max_quarantine_rate),
             "LOYALTY_FRESHNESS_DAYS": str(t.freshness_days),
             "LOYALTY_MIN_NIGHT_VOLUME": str(t.min_night_volume),
@@ -103,6 +116,11 @@ def _preflight(settings: config.Settings) -> None:
     from loyalty.landing import check_landing
 
     check_landing(settings.raw_dir)
+    if settings.engine == "spark":
+        from loyalty.spark_engine import check_spark_warehouse, ensure_installed
+
+        check_spark_warehouse(settings)
+        ensure_installed()
 
 
 class _ExpectedErrorLine(logging.Filter):
@@ -289,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the nightly Prefect flow: build, validate, document, publish, report")
     _add_settings_arguments(run)
+    _add_engine_argument(run)
     _add_threshold_arguments(run)
     run.add_argument("--full-refresh", action="store_true", help="rebuild everything instead of adding new batches")
     run.set_defaults(handler=_run)
@@ -297,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         "build", help="the same night without Prefect (scripts, cron): build, validate, document, publish, report"
     )
     _add_settings_arguments(build)
+    _add_engine_argument(build)
     _add_threshold_arguments(build)
     build.add_argument("--full-refresh", action="store_true", help="rebuild everything instead of adding new batches")
     build.add_argument("--no-docs", action="store_true", help="skip dbt docs generate")
@@ -307,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="serve the nightly flow on a cron schedule (needs a running Prefect server, see README)"
     )
     _add_settings_arguments(serve)
+    _add_engine_argument(serve)
     _add_threshold_arguments(serve)
     serve.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: 02:00 every night)")
     serve.set_defaults(handler=_serve)

@@ -68,8 +68,9 @@ class Settings:
     email_key_id: str = ""
     # the DuckDB storage format the warehouse file is written in (LOYALTY_STORAGE_COMPATIBILITY_VERSION)
     storage_compatibility_version: str = DEFAULT_STORAGE_COMPATIBILITY_VERSION
-    # the engine dbt builds on (ENGINES): DuckDB, or a local Spark session (loyalty.spark_engine) whose tables are
-    # under spark_warehouse (None: <warehouse folder>/spark-warehouse)
+    # the engine dbt builds on (ENGINES, LOYALTY_ENGINE): DuckDB, or a local Spark session (loyalty.spark_engine)
+    # whose published tables are under spark_warehouse (LOYALTY_SPARK_WAREHOUSE; None: <warehouse folder>/
+    # spark-warehouse)
     engine: str = "duckdb"
     spark_warehouse: Path | None = None
 
@@ -351,6 +352,8 @@ SETTING_VARIABLES = (
     "LOYALTY_RETRY_DELAY_SECONDS",
     "LOYALTY_LANDING_SETTLE_SECONDS",
     "LOYALTY_STORAGE_COMPATIBILITY_VERSION",
+    "LOYALTY_ENGINE",
+    "LOYALTY_SPARK_WAREHOUSE",
     email_hashing.KEY_ENV,
     email_hashing.KEY_FILE_ENV,
 )
@@ -358,15 +361,17 @@ DBT_PROFILE_VARIABLES = ("LOYALTY_DBT_DATABASE", "LOYALTY_DBT_TARGET")
 # what the CLI passes to dbt for one night (dbt_runner.dbt_command, macros/night.sql): no settings, set by the CLI
 DBT_NIGHT_VARIABLES = ("LOYALTY_NIGHT", "LOYALTY_RAW_SOURCES")
 # what the CLI passes to the Spark engine's dbt process besides those (loyalty.spark_engine): tonight's raw reading
-# plan and the Spark warehouse folder (Settings.spark_warehouse_dir); no settings, set by the CLI
-DBT_SPARK_VARIABLES = ("LOYALTY_SPARK_RAW", "LOYALTY_SPARK_WAREHOUSE")
+# plan and the folder of tonight's Spark tables; no settings, set by the CLI
+DBT_SPARK_VARIABLES = ("LOYALTY_SPARK_RAW", "LOYALTY_SPARK_TABLES")
 
 
 def unknown_variables() -> list[str]:
     """A warning for each LOYALTY_* variable in the environment that is no setting (a typo is otherwise ignored)."""
     warnings = []
     for name in sorted(os.environ):
-        if name.startswith("LOYALTY_") and name not in SETTING_VARIABLES + DBT_PROFILE_VARIABLES + DBT_NIGHT_VARIABLES:
+        if name.startswith("LOYALTY_") and name not in (
+            SETTING_VARIABLES + DBT_PROFILE_VARIABLES + DBT_NIGHT_VARIABLES + DBT_SPARK_VARIABLES
+        ):
             close = difflib.get_close_matches(name, SETTING_VARIABLES, n=1)
             hint = f"did you mean {close[0]}?" if close else "see README, Configuration"
             warnings.append(f"{name} is not a setting of this project and is ignored ({hint})")
@@ -392,6 +397,17 @@ def _warehouse(path: Path, *, writing: bool) -> Path:
     return path
 
 
+def _spark_warehouse(path: Path) -> Path:
+    """LOYALTY_SPARK_WAREHOUSE: the published Spark warehouse, a link the Spark engine's night points at its own
+    folder of tables (loyalty.spark_engine.publish_tables); a real folder or file there is not the project's."""
+    if (path.exists() or path.is_symlink()) and not path.is_symlink():
+        raise LoyaltyError(
+            f"LOYALTY_SPARK_WAREHOUSE: {str(path)!r} exists and is not a link the Spark engine published"
+            " (move it away, or choose a new path)"
+        )
+    return path
+
+
 def known_currencies() -> set[str]:
     with EXCHANGE_RATES_SEED.open(newline="") as handle:
         return {row["currency_code"].strip().upper() for row in csv.DictReader(handle)}
@@ -406,6 +422,7 @@ def resolve(
     threads: str | None = None,
     memory_limit: str | None = None,
     thresholds: Thresholds | None = None,
+    engine: str | None = None,
     *,
     writing: bool = False,
 ) -> Settings:
@@ -456,6 +473,14 @@ def resolve(
     )
     memory_text = _pick(memory_limit, "LOYALTY_MEMORY_LIMIT")
 
+    engine_name = (_pick(engine, "LOYALTY_ENGINE") or ENGINES[0]).lower()
+    if engine_name not in ENGINES:
+        raise LoyaltyError(
+            f"LOYALTY_ENGINE: {engine_name!r} is not an engine of this project (use {' or '.join(ENGINES)})"
+        )
+    spark_text = _pick(None, "LOYALTY_SPARK_WAREHOUSE")
+    spark_warehouse = _spark_warehouse(Path(spark_text).expanduser().resolve()) if spark_text else None
+
     return Settings(
         raw_dir=raw,
         warehouse=wh,
@@ -471,4 +496,6 @@ def resolve(
         storage_compatibility_version=_storage_compatibility_version(
             _pick(None, "LOYALTY_STORAGE_COMPATIBILITY_VERSION")
         ),
+        engine=engine_name,
+        spark_warehouse=spark_warehouse,
     )

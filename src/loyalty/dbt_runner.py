@@ -37,11 +37,13 @@ def dbt_command(
     database: Path | None = None,
     only_new: bool = False,
     extra_vars: dict[str, object] | None = None,
+    spark_tables: Path | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The dbt command line and environment for this project and these settings.
 
     dbt works on ``database`` (default: the build copy). With ``only_new`` the raw sources read only the batches
-    the landing check marked new (an incremental night).
+    the landing check marked new (an incremental night). On the Spark engine (``Settings.engine``) dbt runs in
+    ``loyalty.spark_engine``'s process, its tables in ``spark_tables`` (default: the Spark warehouse folder).
     """
     dbt = Path(sys.executable).with_name("dbt")
     variables = {**settings.dbt_vars(), **(extra_vars or {})}
@@ -76,7 +78,7 @@ def dbt_command(
     if settings.engine == "spark":
         from loyalty.spark_engine import spark_dbt_command
 
-        return spark_dbt_command(command, env, settings, landing, only_new=only_new)
+        return spark_dbt_command(command, env, settings, landing, only_new=only_new, tables=spark_tables)
     return command, env
 
 
@@ -87,10 +89,13 @@ def run_dbt(
     quiet: bool = False,
     only_new: bool = False,
     extra_vars: dict[str, object] | None = None,
+    spark_tables: Path | None = None,
 ) -> None:
     """Run dbt; with ``quiet`` its output is shown only when it fails (the last 40 lines, on stderr). Each line of
     its output also goes to the running step's progress (``loyalty.progress``: dbt's nodes done out of the total)."""
-    command, env = dbt_command(settings, landing, *args, only_new=only_new, extra_vars=extra_vars)
+    command, env = dbt_command(
+        settings, landing, *args, only_new=only_new, extra_vars=extra_vars, spark_tables=spark_tables
+    )
     tracker = progress.active()
     tail: deque[str] = deque(maxlen=FAILURE_TAIL_LINES)
     no_space = False

@@ -21,6 +21,10 @@ after dbt and the checkpoint passed: a failed or killed night leaves the last go
 night removes what a dead one left behind; the build lock is an OS lock, released when its process dies. Every
 night that holds the lock keeps ``runs/<start>_running.json`` up to date with the step it is in (see
 ``loyalty.report``), so a night killed holding the lock is found and reported by the next one.
+
+On the Spark engine (``Settings.engine``) the steps are the same: dbt builds tonight's Spark tables in a folder of
+their own, the build copy is a DuckDB file of views over them, and publication also points the Spark warehouse
+link at that folder (``loyalty.spark_engine``, docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -102,6 +106,7 @@ class Night:
     plan: Plan | None = None
     validation: ValidationResult | None = None
     staged_docs: Path | None = None
+    spark_tables: Path | None = None  # the Spark engine: the folder of tonight's Spark tables (loyalty.spark_engine)
     staged_report: NightReport | None = None  # the report of the night about to be published (step report)
     report: NightReport | None = None  # the final record, once written (published or failed)
     resources: ExitStack = field(default_factory=ExitStack)  # the build lock, held until the night ends
@@ -225,6 +230,11 @@ def take_lock(night: Night) -> None:
     record; the nights found killed are warnings."""
     night.resources.enter_context(build_lock(night.settings.warehouse))
     clean_up_after_a_dead_night(night.settings)
+    if night.settings.engine == "spark":
+        from loyalty.spark_engine import check_spark_warehouse, remove_unpublished_nights
+
+        check_spark_warehouse(night.settings)
+        remove_unpublished_nights(night.settings)  # a failed or killed Spark night's tables
     for killed in night.begin():
         night.warn(killed["message"])
 
@@ -264,6 +274,10 @@ def dbt_build(night: Night) -> None:
     otherwise spend most of their time in dbt's own tests."""
     settings, planned = night.settings, night.tonight
     excluded = NIGHTLY_EXCLUDE if night.dbt_tests else (*NIGHTLY_EXCLUDE, "test_type:data")
+    if settings.engine == "spark":
+        from loyalty.spark_engine import night_tables_dir
+
+        night.spark_tables = night_tables_dir(settings, night.started)
     try:
         run_dbt(
             settings,
@@ -274,10 +288,16 @@ def dbt_build(night: Night) -> None:
             quiet=night.quiet,
             only_new=planned.incremental,
             extra_vars=night_dbt_vars(planned),
+            spark_tables=night.spark_tables,
         )
     finally:
         # read by the build, now in the warehouse (or not needed): no copy of raw records stays beside it
         discard_landing_files(landing_dir(settings.warehouse))
+    if night.spark_tables is not None:
+        from loyalty.spark_engine import write_serving_file
+
+        # the build copy of a Spark night: views over its tables, read by the checkpoint, the report and BI
+        write_serving_file(night.spark_tables, build_path(settings.warehouse), settings.storage_compatibility_version)
 
 
 def check_build_copy(night: Night) -> ValidationResult:
@@ -318,9 +338,15 @@ def generate_docs(night: Night) -> Path:
         quiet=True,
         only_new=planned.incremental,
         extra_vars=night_dbt_vars(planned),
+        spark_tables=night.spark_tables,
     )
+    target = dbt_target_dir(settings.warehouse)
+    if night.spark_tables is not None:
+        from loyalty.spark_engine import spark_target_dir
+
+        target = spark_target_dir(settings)
     staged = staged_docs_path(settings.warehouse)
-    shutil.copyfile(dbt_target_dir(settings.warehouse) / "static_index.html", staged)
+    shutil.copyfile(target / "static_index.html", staged)
     night.staged_docs = staged
     return staged
 
@@ -350,6 +376,10 @@ def publish_night(night: Night) -> None:
     report.steps_seconds = night.rounded_steps()
     publish(night.settings, night.staged_docs, report)
     night.reported, night.report = True, report
+    if night.spark_tables is not None:
+        from loyalty.spark_engine import publish_tables
+
+        publish_tables(night.settings, night.spark_tables)  # the Spark warehouse link, after the DuckDB file
     release_space(night.settings)
     for warning in model_warnings(night.settings.warehouse):
         night.warn(warning)

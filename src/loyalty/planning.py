@@ -59,6 +59,7 @@ def build_fingerprint(settings: Settings) -> str:
     digest.update(json.dumps(settings.extra_dbt_vars, sort_keys=True, default=str).encode())
     digest.update(f"email hash key {settings.email_key_id}".encode())
     digest.update(f"storage compatibility version {settings.storage_compatibility_version}".encode())
+    digest.update(f"engine {settings.engine}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -137,7 +138,9 @@ def plan_night(settings: Settings, *, full_refresh: bool = False, settle_seconds
     fingerprint = build_fingerprint(settings)
     state = None if full_refresh else read_published_state(settings.warehouse)
     reasons: list[str] = []
-    if full_refresh:
+    if settings.engine == "spark":
+        reasons.append("the Spark engine builds every table each night (its incremental models are tables)")
+    elif full_refresh:
         reasons.append("requested")
     elif state is None:
         reasons.append(f"no published warehouse to build on at {settings.warehouse}")

@@ -82,27 +82,42 @@ def parse_dbt_total(line: str) -> int | None:
 
 @dataclass
 class NodeCount:
-    """dbt's nodes done out of the total, from its node lines."""
+    """dbt's nodes done out of the total, from its node lines, over the dbt runs of one step (the Spark engine's
+    build is two: loyalty.spark_engine.build_in_phases): each run's ``Done.`` line ends it (``finish``)."""
 
-    total: int = 0
-    done: set[int] = field(default_factory=set)
-    failed: set[int] = field(default_factory=set)
+    run_total: int = 0  # of the dbt run under way
+    run_done: set[int] = field(default_factory=set)
+    failed: int = 0
+    earlier: int = 0  # the nodes of the step's earlier runs
     running: str = ""  # the node dbt started last
+
+    @property
+    def total(self) -> int:
+        return self.earlier + self.run_total
+
+    @property
+    def done(self) -> int:
+        return self.earlier + len(self.run_done)
 
     def add(self, line: NodeLine) -> bool:
         """Count ``line``; True when a node finished."""
-        self.total = max(self.total, line.total)
+        self.run_total = max(self.run_total, line.total)
         if line.started:
             self.running = line.node
             return False
-        self.done.add(line.index)
-        if line.status in FAILED_STATUSES:
-            self.failed.add(line.index)
+        if line.index not in self.run_done and line.status in FAILED_STATUSES:
+            self.failed += 1
+        self.run_done.add(line.index)
         return True
 
+    def finish(self, total: int) -> None:
+        """The run under way ended, having run ``total`` nodes (its ``Done. ... TOTAL=n`` line)."""
+        self.earlier += total
+        self.run_total, self.run_done = 0, set()
+
     def describe(self) -> str:
-        failed = f" ({len(self.failed)} failed)" if self.failed else ""
-        return f"{len(self.done)} of {self.total} dbt nodes done{failed}"
+        failed = f" ({self.failed} failed)" if self.failed else ""
+        return f"{self.done} of {self.total} dbt nodes done{failed}"
 
 
 def clock(seconds: float) -> str:
@@ -222,19 +237,20 @@ class Progress:
             if node is not None:
                 finished = count.add(node)
             else:
-                count.total, finished = total or 0, True
+                count.finish(total or 0)
+                finished = True
             if self._bar is not None:
                 if self._bar.total != count.total:  # (not reset(): it would restart the bar's clock)
                     self._bar.total = count.total
                     self._bar.bar_format = "{desc}: {n_fmt}/{total_fmt} dbt nodes |{bar}| {elapsed}{postfix}"
-                self._bar.n = len(count.done)
+                self._bar.n = count.done
                 running = count.running  # (cut: a long test name would squeeze the bar to nothing)
                 self._bar.set_postfix_str(running if len(running) <= 40 else running[:39] + "…", refresh=False)
                 self._bar.refresh()
                 return
         if self.quiet or not finished:
             return
-        tenth = len(count.done) * LINE_TENTHS // max(count.total, 1)
+        tenth = count.done * LINE_TENTHS // max(count.total, 1)
         if tenth > self._lines_at or total is not None:
             self._lines_at = tenth
             self.line(f"{self.step}: {count.describe()}")

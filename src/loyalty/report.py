@@ -351,6 +351,10 @@ def format_summary(settings: Settings, result: BuildResult, report: dict[str, ob
         f"as of {settings.as_of} ({settings.as_of_source}); timezone {settings.timezone}; currency {settings.currency}",
         f"raw data: {settings.raw_dir}",
     ]
+    if settings.engine == "spark":
+        lines.append(
+            f"engine: spark; its tables: {settings.spark_warehouse_dir} (the warehouse file holds views of them)"
+        )
     if report:
         reasons = report.get("mode_reasons") or []
         lines.append(f"build: {report.get('mode')}" + (f" ({'; '.join(reasons)})" if reasons else ""))  # type: ignore[arg-type]

@@ -20,20 +20,27 @@ by the DuckDB engine.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
+import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from loyalty.config import DBT_SPARK_VARIABLES
+from loyalty.config import DBT_SPARK_VARIABLES, PROJECT_DIR, Settings
 from loyalty.email_hashing import INNER_PAD_VARIABLE, OUTER_PAD_VARIABLE, load_key, pads
+from loyalty.errors import LoyaltyError
 from loyalty.landing import LANDED_SOURCE, MALFORMED_SOURCE, Landing
+from loyalty.workspace import work_dir
 
 # the environment the CLI hands to this module's process (besides dbt's own LOYALTY_* profile variables)
-RAW_PLAN_VARIABLE, WAREHOUSE_VARIABLE = DBT_SPARK_VARIABLES
+RAW_PLAN_VARIABLE, TABLES_VARIABLE = DBT_SPARK_VARIABLES
 DEFAULT_DRIVER_MEMORY = "4g"  # the local session's JVM heap (a setting of its own with the CLI's --engine)
 RAW_VIEW_PREFIX = "raw__"
+SCRATCH_FOLDER = "spark-scratch"  # in the tables' folder: the session's shuffle and spill files
 
 MALFORMED_COLUMNS = (
     ("entity", "string"),
@@ -88,28 +95,41 @@ def raw_reading_plan(landing: Landing, only_new: bool = False) -> dict[str, Any]
     }
 
 
+def spark_target_dir(settings: Settings) -> Path:
+    """dbt's target folder for the Spark engine, in the work folder beside the DuckDB engine's (a parse for
+    another target would be discarded each time)."""
+    return work_dir(settings.warehouse) / "spark-target"
+
+
 def spark_dbt_command(
-    command: list[str], env: dict[str, str], settings, landing: Landing, *, only_new: bool = False
+    command: list[str],
+    env: dict[str, str],
+    settings: Settings,
+    landing: Landing,
+    *,
+    only_new: bool = False,
+    tables: Path | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The DuckDB engine's dbt command line and environment (``dbt_runner.dbt_command``) made the Spark engine's:
-    dbt run by this module, target ``spark``, its own target folder (a parse for another target would be
-    discarded each time), tonight's raw reading plan and the Spark warehouse folder."""
+    dbt run by this module, target ``spark``, its own target folder, tonight's raw reading plan and the folder
+    of the Spark tables (``tables``; default the settings' Spark warehouse itself)."""
     args = list(command[1:])
-    target_dir = settings.spark_warehouse_dir.parent / "spark-target"
-    args[args.index("--target-path") + 1] = str(target_dir)
+    args[args.index("--target-path") + 1] = str(spark_target_dir(settings))
     env = {
         **env,
         "LOYALTY_DBT_TARGET": "spark",
-        WAREHOUSE_VARIABLE: str(settings.spark_warehouse_dir),
+        TABLES_VARIABLE: str(tables or settings.spark_warehouse_dir),
         RAW_PLAN_VARIABLE: json.dumps(raw_reading_plan(landing, only_new)),
     }
     return [sys.executable, "-m", "loyalty.spark_engine", *args], env
 
 
 def session_settings(warehouse_dir: Path, driver_memory: str = DEFAULT_DRIVER_MEMORY) -> dict[str, str]:
-    """The settings of the local session, fixed before it starts: the warehouse folder and its Derby catalog (so
-    that nothing lands in the working directory), UTC (as the DuckDB engine: offset-less timestamps are UTC),
-    Parquet timestamps other readers read (microseconds, not INT96), no web UI."""
+    """The settings of the local session, fixed before it starts: the warehouse folder, its Derby catalog and
+    Spark's scratch space (shuffle and spill files, which hold raw rows: in the night's folder, so that a killed
+    night's are deleted with it, never left in /tmp), so that nothing lands in the working directory; UTC (as the
+    DuckDB engine: offset-less timestamps are UTC), Parquet timestamps other readers read (microseconds, not
+    INT96), no web UI. Paths are quoted in the JVM's options (a folder may have spaces)."""
     metastore = warehouse_dir / "metastore_db"
     return {
         "spark.master": "local[*]",
@@ -117,8 +137,9 @@ def session_settings(warehouse_dir: Path, driver_memory: str = DEFAULT_DRIVER_ME
         "spark.sql.warehouse.dir": str(warehouse_dir),
         "spark.sql.catalogImplementation": "hive",
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore};create=true",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={warehouse_dir} -Dderby.stream.error.file="
-        f"{warehouse_dir / 'derby.log'}",
+        "spark.driver.extraJavaOptions": f'-Dderby.system.home="{warehouse_dir}" -Dderby.stream.error.file='
+        f'"{warehouse_dir / "derby.log"}"',
+        "spark.local.dir": str(warehouse_dir / SCRATCH_FOLDER),
         "spark.driver.memory": driver_memory,
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -299,13 +320,168 @@ def main(argv: list[str] | None = None) -> int:
     """Run dbt (``argv``: its arguments) on the local Spark session, the raw views and the key declared first; a
     ``build`` runs in phases around the predictive fit (``build_in_phases``)."""
     args = sys.argv[1:] if argv is None else argv
-    warehouse_dir = Path(os.environ.get(WAREHOUSE_VARIABLE, "warehouse/spark-warehouse")).resolve()
+    warehouse_dir = Path(os.environ.get(TABLES_VARIABLE, "warehouse/spark-warehouse")).resolve()
     spark = start_session(warehouse_dir)
-    register_raw_views(spark, json.loads(os.environ.get(RAW_PLAN_VARIABLE, '{"entities": {}}')))
+    if not (args and args[0] == "docs"):
+        # (dbt docs reads no raw row, and its catalog cannot hold temporary views: they have no database)
+        register_raw_views(spark, json.loads(os.environ.get(RAW_PLAN_VARIABLE, '{"entities": {}}')))
     declare_email_key(spark)
     if args and args[0] == "build":
         return build_in_phases(spark, args[1:], _invoke)
     return _invoke(args)
+
+
+# ------------------------------------------------------------------------------------------------ the Spark night
+#
+# A night on Spark (loyalty.nightly, engine spark) builds every table again (the incremental models are tables on
+# Spark) into a folder of its own, ``<spark warehouse>.nights/<night>/`` (tables and their Derby catalog, which
+# records absolute paths: a folder cannot be renamed once built). The DuckDB file BI reads (the build copy, then
+# the published warehouse) holds a view over each of that folder's tables (``write_serving_file``), so the
+# checkpoint, the report and every BI tool read the Spark night as they read a DuckDB one. Publication renames the
+# build copy over the published file as on DuckDB, then points the Spark warehouse link at the night's folder
+# (``publish_tables``): both in one ``rename`` each, so BI never sees a half-built night.
+
+NIGHTS_SUFFIX = ".nights"
+REQUIREMENTS = PROJECT_DIR / "requirements-spark.txt"
+LOCK = PROJECT_DIR / "requirements.lock"
+TABLES_RECORD = "audit.spark_tables"  # in the DuckDB file of a Spark night: the folder its views read
+
+
+def ensure_installed(say=print) -> None:
+    """The Spark engine's packages (requirements-spark.txt), installed on first use with one line saying so;
+    Java, which pip cannot install, named in one line when missing."""
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise LoyaltyError(
+            "the Spark engine needs Java 17, and there is no java on PATH and no JAVA_HOME"
+            " (Debian: apt-get install openjdk-17-jre-headless; or run `make spark`)"
+        )
+    if importlib.util.find_spec("pyspark") and importlib.util.find_spec("dbt.adapters.spark"):
+        return
+    say(f"installing the Spark engine, once ({REQUIREMENTS.name}: pyspark and dbt-spark, about 450 MB) ...")
+    completed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "-c", str(LOCK), "-r", str(REQUIREMENTS)],
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode != 0:
+        last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+        raise LoyaltyError(f"the Spark engine could not be installed (pip exit {completed.returncode}: {last})")
+    importlib.invalidate_caches()
+
+
+def nights_dir(settings: Settings) -> Path:
+    """The folder of the Spark nights' table folders, beside the Spark warehouse link."""
+    link = settings.spark_warehouse_dir
+    return link.with_name(link.name + NIGHTS_SUFFIX)
+
+
+def night_tables_dir(settings: Settings, started: datetime) -> Path:
+    """The folder a Spark night started at ``started`` builds its tables in."""
+    return nights_dir(settings) / started.strftime("%Y%m%dT%H%M%SZ")
+
+
+def check_spark_warehouse(settings: Settings) -> None:
+    """The Spark warehouse path is free or a link this engine published (config checks an explicit one)."""
+    link = settings.spark_warehouse_dir
+    if link.exists() and not link.is_symlink():
+        raise LoyaltyError(
+            f"the Spark warehouse {link} exists and is not a link the Spark engine published"
+            " (move it away, or set LOYALTY_SPARK_WAREHOUSE to a new path)"
+        )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def spark_tables(tables: Path) -> list[tuple[str, str, Path]]:
+    """The tables of a Spark warehouse folder: (schema, table, folder of its Parquet files), each schema a
+    ``<schema>.db`` folder (Spark's layout of managed tables)."""
+    found = []
+    for schema_dir in sorted(tables.glob("*.db")):
+        for table_dir in sorted(p for p in schema_dir.iterdir() if p.is_dir()):
+            found.append((schema_dir.name.removesuffix(".db"), table_dir.name, table_dir))
+    return found
+
+
+def write_serving_file(tables: Path, database: Path, storage_compatibility_version: str) -> int:
+    """The DuckDB file of a Spark night (``database``, replaced): per table of ``tables`` a view of the same schema
+    and name over its Parquet files, timestamps as the DuckDB engine's (UTC, without a zone: Spark's Parquet
+    timestamps are instants, which DuckDB reads with a zone and would show in each client's own), and
+    ``audit.spark_tables`` naming the folder. Returns the number of views."""
+    import duckdb
+
+    found = spark_tables(tables)
+    if not found:
+        raise LoyaltyError(f"the Spark build wrote no table in {tables}")
+    for path in (database, database.with_name(database.name + ".wal")):
+        path.unlink(missing_ok=True)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(database), config={"storage_compatibility_version": storage_compatibility_version}) as con:
+        for schema in sorted({schema for schema, _, _ in found}):
+            con.execute(f"create schema if not exists {_identifier(schema)}")
+        for schema, table, folder in found:
+            source = f"read_parquet({_literal(str(folder / '*.parquet'))})"
+            described = con.execute(f"describe select * from {source}").fetchall()
+            columns = ", ".join(
+                f"timezone('UTC', {_identifier(name)}) as {_identifier(name)}"
+                if kind == "TIMESTAMP WITH TIME ZONE"
+                else _identifier(name)
+                for name, kind, *_ in described
+            )
+            con.execute(f"create view {_identifier(schema)}.{_identifier(table)} as select {columns} from {source}")
+        con.execute(f"create table {TABLES_RECORD} as select cast(? as varchar) as folder", [str(tables)])
+    return len(found)
+
+
+def published_tables_dir(warehouse: Path) -> Path | None:
+    """The folder of Spark tables the published DuckDB file reads (None: a DuckDB night's file, or none)."""
+    import duckdb
+
+    if not warehouse.is_file():
+        return None
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            rows = con.execute(f"select folder from {TABLES_RECORD}").fetchall()
+    except duckdb.Error:
+        return None
+    return Path(rows[0][0]) if rows else None
+
+
+def remove_unpublished_nights(settings: Settings, keep: tuple[Path | None, ...] = ()) -> list[Path]:
+    """Delete the Spark nights' folders nothing reads: all but the published file's, the Spark warehouse link's
+    and ``keep``. Returns what was deleted."""
+    folder = nights_dir(settings)
+    if not folder.is_dir():
+        return []
+    link = settings.spark_warehouse_dir
+    kept = {p.resolve() for p in (*keep, published_tables_dir(settings.warehouse)) if p is not None}
+    if link.is_symlink():
+        kept.add(link.resolve())
+    removed = []
+    for night in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if night.resolve() not in kept:
+            shutil.rmtree(night, ignore_errors=True)
+            removed.append(night)
+    return removed
+
+
+def publish_tables(settings: Settings, tables: Path) -> list[Path]:
+    """Point the Spark warehouse link at ``tables`` in one rename, then delete the nights' folders nothing reads
+    any more, keeping the one published before (a BI session opened on yesterday's file still reads it until the
+    next night). Returns what was deleted."""
+    check_spark_warehouse(settings)
+    link = settings.spark_warehouse_dir
+    previous = link.resolve() if link.is_symlink() else None
+    staged = link.with_name(f".{link.name}.{os.getpid()}.link")
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(os.path.relpath(tables, link.parent))
+    os.replace(staged, link)
+    return remove_unpublished_nights(settings, keep=(tables, previous))
 
 
 if __name__ == "__main__":

@@ -114,6 +114,11 @@ BAD_VALUES = {
     "LOYALTY_RETRY_DELAY_SECONDS": ("30s", "LOYALTY_RETRY_DELAY_SECONDS: '30s' is not a number of seconds (0 or"),
     "LOYALTY_LANDING_SETTLE_SECONDS": ("inf", "LOYALTY_LANDING_SETTLE_SECONDS: 'inf' is not a number of seconds"),
     "LOYALTY_STORAGE_COMPATIBILITY_VERSION": ("1.4", "LOYALTY_STORAGE_COMPATIBILITY_VERSION: '1.4' is not a DuckDB"),
+    "LOYALTY_ENGINE": ("postgres", "LOYALTY_ENGINE: 'postgres' is not an engine of this project (use duckdb or spark)"),
+    "LOYALTY_SPARK_WAREHOUSE": (
+        "/",
+        "LOYALTY_SPARK_WAREHOUSE: '/' exists and is not a link the Spark engine published",
+    ),
     "LOYALTY_HASH_KEY": ("too short", "LOYALTY_HASH_KEY: the email hash key must have at least 32 characters"),
     "LOYALTY_HASH_KEY_FILE": (
         "/dev/null/email-hash.key",

@@ -7,20 +7,37 @@ table row for row, money to the cent, other numbers to 1e-9 (relative), text and
 
 from __future__ import annotations
 
+import csv
+import json
 import math
-from dataclasses import replace
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import run_cli
 
 from loyalty import config
 from loyalty.config import DEFAULT_RAW_DIR
+from loyalty.errors import LoyaltyError
 from loyalty.landing import LANDED_SOURCE, MALFORMED_SOURCE, check_landing
-from loyalty.spark_engine import PREDICTIVE_MODELS, PREDICTIVE_ROOT, build_in_phases, raw_reading_plan, raw_view
+from loyalty.spark_engine import (
+    PREDICTIVE_MODELS,
+    PREDICTIVE_ROOT,
+    build_in_phases,
+    night_tables_dir,
+    nights_dir,
+    publish_tables,
+    published_tables_dir,
+    raw_reading_plan,
+    raw_view,
+    remove_unpublished_nights,
+    write_serving_file,
+)
 
+EMAIL_LIKE = re.compile(r"[a-z0-9._%+-]+@[a-z0-9.-]+[a-z]")
 # the schemas whose every table is compared (staging and intermediate are the way there, not the product)
 COMPARED_SCHEMAS = ("marts", "audit")
 # columns that say which engine built the table, when, or how long it took: not the same by design
@@ -28,6 +45,7 @@ ENGINE_COLUMNS = {
     ("audit.build_info", "engine"),
     ("audit.build_info", "engine_version"),
     ("audit.build_info", "built_at"),
+    ("audit.build_info", "build_fingerprint"),  # the engine is one of its inputs
     ("marts.clv_model_parameters", "fit_seconds"),
 }
 
@@ -121,38 +139,162 @@ def _differences(table: str, duckdb_rows: tuple[list[str], list[tuple]], spark_r
 
 
 @pytest.mark.full_build
-def test_the_bundled_data_on_spark_gives_the_marts_and_quarantine_of_duckdb(
+def test_loyalty_build_on_spark_publishes_the_marts_and_quarantine_of_duckdb(
     bundled_warehouse: tuple[Path, object], tmp_path: Path
 ) -> None:
-    from loyalty.dbt_runner import run_dbt
-    from loyalty.nightly import NIGHTLY_EXCLUDE
-    from loyalty.planning import build_fingerprint
-
+    """`loyalty build --engine spark` on the bundled data, the whole night (dbt build and tests on a local Spark
+    session, the GX checkpoint, docs, publication): the published file's views of the Spark tables equal the
+    DuckDB build of the same data, and the Spark warehouse link points at the night's tables."""
     warehouse, _ = bundled_warehouse
-    settings = replace(config.resolve(warehouse=str(tmp_path / "loyalty.duckdb")), engine="spark")
-    landing = check_landing(settings.raw_dir, tmp_path / "landing")
-    run_dbt(
-        settings,
-        landing,
-        "build",
-        "--exclude",
-        *NIGHTLY_EXCLUDE,
-        quiet=True,
-        extra_vars={"build_mode": "full", "build_fingerprint": build_fingerprint(settings)},
-    )
-    spark_dir = settings.spark_warehouse_dir
-    assert (spark_dir / "marts.db" / "fct_orders").is_dir()
+    published = tmp_path / "wh" / "loyalty.duckdb"
+    result = run_cli("build", "--quiet", "--engine", "spark", env={"LOYALTY_WAREHOUSE": str(published)})
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert "the Spark engine builds every table each night" in result.stdout, result.stdout
+    assert f"engine: spark; its tables: {published.parent / 'spark-warehouse'}" in result.stdout
+    link = published.parent / "spark-warehouse"
+    assert link.is_symlink() and (link / "marts.db" / "fct_orders").is_dir()
+    assert [p.resolve() for p in (published.parent / "spark-warehouse.nights").iterdir()] == [link.resolve()]
+    assert (published.parent / "docs" / "index.html").is_file()
+    report = json.loads((published.parent / "run_summary.json").read_text())
+    assert report["status"] == "published" and report["validation"]["passed"] is True
     differences = []
     with duckdb.connect(str(warehouse), read_only=True) as con:
         con.execute("set TimeZone = 'UTC'")
+        con.execute(f"attach '{published}' as spark (read_only)")
         tables = con.execute(
-            "select table_schema, table_name from information_schema.tables where table_schema in"
-            f" ({', '.join(repr(s) for s in COMPARED_SCHEMAS)}) and table_type = 'BASE TABLE' order by all"
+            "select table_schema, table_name from information_schema.tables where table_catalog = 'loyalty' and"
+            f" table_schema in ({', '.join(repr(s) for s in COMPARED_SCHEMAS)}) and table_type = 'BASE TABLE'"
+            " order by all"
         ).fetchall()
         assert len(tables) > 20
+        on_spark = set(
+            con.execute(
+                "select table_schema, table_name from information_schema.tables where table_catalog = 'spark'"
+            ).fetchall()
+        )
         for schema, table in tables:
-            files = spark_dir / f"{schema}.db" / table
-            assert files.is_dir(), f"{schema}.{table} was not built on Spark"
-            spark_rows = _rows(con, f"read_parquet('{files}/*.parquet')")
-            differences += _differences(f"{schema}.{table}", _rows(con, f"{schema}.{table}"), spark_rows)
+            assert (schema, table) in on_spark, f"{schema}.{table} was not built on Spark"
+            differences += _differences(
+                f"{schema}.{table}", _rows(con, f"loyalty.{schema}.{table}"), _rows(con, f"spark.{schema}.{table}")
+            )
+        (folder,) = con.execute("select folder from spark.audit.spark_tables").fetchone()
+        # no email readable in any text value of the published night
+        text_columns = con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns"
+            " where table_catalog = 'spark' and data_type = 'VARCHAR'"
+        ).fetchall()
+        values = set()
+        for schema, table, column in text_columns:
+            values |= {
+                v.lower()
+                for (v,) in con.execute(f'select distinct "{column}" from spark."{schema}"."{table}"').fetchall()
+                if v
+            }
+    assert Path(folder) == link.resolve()
     assert not differences, "\n".join(differences)
+    with (DEFAULT_RAW_DIR / "customers.csv").open(newline="") as handle:
+        emails = {row["email"].strip().lower() for row in csv.DictReader(handle) if "@" in row["email"]}
+    assert len(emails) > 1000
+    assert not {m for v in values for m in EMAIL_LIKE.findall(v)} & emails
+    # nor in any file of the night that is not a table's compressed Parquet: dbt's logs and target, the Derby
+    # catalog and its log, the docs, the run records; and no scratch space (shuffle files) left behind
+    files = [p for p in published.parent.rglob("*") if p.is_file() and not p.name.endswith((".parquet", ".duckdb"))]
+    assert any(p.name == "derby.log" for p in files) and any(p.name == "catalog.json" for p in files)
+    leaks = [(p, m) for p in files for m in EMAIL_LIKE.findall(p.read_bytes().lower().decode("utf-8", "replace"))]
+    assert [(p, m) for p, m in leaks if m in emails] == []
+    assert not (link / "spark-scratch").exists() or not any((link / "spark-scratch").iterdir())
+
+
+# --- the Spark night's settings, serving file and publication (no Spark needed) -------------------------------------
+
+
+def test_the_engine_is_a_setting_checked_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("LOYALTY_ENGINE", raising=False)
+    monkeypatch.delenv("LOYALTY_SPARK_WAREHOUSE", raising=False)
+    default = config.resolve(warehouse=str(tmp_path / "w.duckdb"))
+    assert default.engine == "duckdb" and default.spark_warehouse_dir == tmp_path / "spark-warehouse"
+    assert config.resolve(warehouse=str(tmp_path / "w.duckdb"), engine="Spark").engine == "spark"
+    monkeypatch.setenv("LOYALTY_ENGINE", "sparkle")
+    with pytest.raises(
+        LoyaltyError, match=r"^LOYALTY_ENGINE: 'sparkle' is not an engine of this project \(use duckdb or spark\)$"
+    ):
+        config.resolve(warehouse=str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("LOYALTY_ENGINE", "spark")
+    (tmp_path / "mine").mkdir()
+    monkeypatch.setenv("LOYALTY_SPARK_WAREHOUSE", str(tmp_path / "mine"))
+    with pytest.raises(LoyaltyError, match="LOYALTY_SPARK_WAREHOUSE: .*mine' exists and is not a link"):
+        config.resolve(warehouse=str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("LOYALTY_SPARK_WAREHOUSE", str(tmp_path / "elsewhere" / "tables"))
+    settings = config.resolve(warehouse=str(tmp_path / "w.duckdb"))
+    assert settings.engine == "spark" and settings.spark_warehouse_dir == tmp_path / "elsewhere" / "tables"
+
+
+def test_a_change_of_engine_is_a_new_build_fingerprint(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from loyalty.planning import build_fingerprint
+
+    settings = config.resolve(warehouse=str(tmp_path / "w.duckdb"), engine="duckdb")
+    assert build_fingerprint(settings) != build_fingerprint(replace(settings, engine="spark"))
+
+
+def _spark_like_tables(folder: Path) -> None:
+    """A folder laid out as Spark's managed Parquet tables, written with DuckDB: an instant column as Spark writes
+    one (a timestamp with a zone), money, an empty table."""
+    (folder / "marts.db" / "fct_orders").mkdir(parents=True)
+    (folder / "audit.db" / "quarantined_rows").mkdir(parents=True)
+    (folder / "metastore_db").mkdir()
+    quoted = str(folder).replace("'", "''")
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'America/New_York'")
+        con.execute(
+            "copy (select 'o1' as order_id, timestamptz '2024-03-01 23:30:00+00' as ordered_at,"
+            f" 12.34::decimal(18, 2) as amount) to '{quoted}/marts.db/fct_orders/part-00000.snappy.parquet'"
+        )
+        con.execute(
+            f"copy (select 'x' as reason where false) to '{quoted}/audit.db/quarantined_rows/part-00000.snappy.parquet'"
+        )
+
+
+def test_the_serving_file_is_a_view_per_spark_table_with_utc_timestamps(tmp_path: Path) -> None:
+    tables = tmp_path / "night's tables"  # a quote in the path
+    _spark_like_tables(tables)
+    database = tmp_path / "serving.duckdb"
+    assert write_serving_file(tables, database, "v1.0.0") == 2
+    with duckdb.connect(str(database), read_only=True) as con:
+        con.execute("set TimeZone = 'Asia/Tokyo'")  # a BI client elsewhere sees the same UTC wall time
+        assert con.execute("select * from marts.fct_orders").fetchall() == [
+            ("o1", datetime(2024, 3, 1, 23, 30), Decimal("12.34"))
+        ]
+        kinds = con.execute("select data_type from information_schema.columns where table_name = 'fct_orders'")
+        assert [k for (k,) in kinds.fetchall()] == ["VARCHAR", "TIMESTAMP", "DECIMAL(18,2)"]
+        assert con.execute("select count(*) from audit.quarantined_rows").fetchone() == (0,)
+        views = con.execute("select schema_name, view_name from duckdb_views() where not internal order by all")
+        assert views.fetchall() == [("audit", "quarantined_rows"), ("marts", "fct_orders")]
+    assert published_tables_dir(database) == tables
+    with pytest.raises(LoyaltyError, match="the Spark build wrote no table in"):
+        write_serving_file(tmp_path / "empty", tmp_path / "other.duckdb", "v1.0.0")
+
+
+def test_publication_swaps_the_link_and_keeps_what_a_reader_may_still_read(tmp_path: Path) -> None:
+    settings = config.resolve(warehouse=str(tmp_path / "loyalty.duckdb"), engine="spark")
+    link = settings.spark_warehouse_dir
+    nights = [night_tables_dir(settings, datetime(2026, 12, day, 2, 0, tzinfo=UTC)) for day in (1, 2, 3, 4)]
+    assert nights[0] == nights_dir(settings) / "20261201T020000Z"
+
+    def built(night: Path) -> Path:
+        _spark_like_tables(night)
+        write_serving_file(night, settings.warehouse, "v1.0.0")  # as if published (the DuckDB file first)
+        return night
+
+    publish_tables(settings, built(nights[0]))
+    assert link.is_symlink() and link.resolve() == nights[0] and (link / "marts.db" / "fct_orders").is_dir()
+    publish_tables(settings, built(nights[1]))
+    assert link.resolve() == nights[1] and nights[0].is_dir()  # yesterday's, for a session still reading it
+    publish_tables(settings, built(nights[2]))
+    assert sorted(nights_dir(settings).iterdir()) == nights[1:3]
+    # a night killed between the two renames: the file reads night 4, the link still night 3; a failed night 5
+    built(nights[3])
+    (nights_dir(settings) / "20261205T020000Z").mkdir()
+    assert remove_unpublished_nights(settings) == [nights[1], nights_dir(settings) / "20261205T020000Z"]
+    assert sorted(nights_dir(settings).iterdir()) == nights[2:4]
