@@ -37,7 +37,9 @@ from loyalty.spark_engine import (
     write_serving_file,
 )
 
-EMAIL_LIKE = re.compile(r"[a-z0-9._%+-]+@[a-z0-9.-]+[a-z]")
+# an email address in lower-case text: bounded parts, a token start, so that a search is linear in the text (an
+# unbounded pattern backtracks quadratically over a long run of letters, as in Derby's catalog files)
+EMAIL_LIKE = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9._%+-]{1,64}@[a-z0-9.-]{1,253}[a-z]")
 # the schemas whose every table is compared (staging and intermediate are the way there, not the product)
 COMPARED_SCHEMAS = ("marts", "audit")
 # columns that say which engine built the table, when, or how long it took: not the same by design
