@@ -397,9 +397,10 @@ def _warehouse(path: Path, *, writing: bool) -> Path:
     return path
 
 
-def _spark_warehouse(path: Path) -> Path:
-    """LOYALTY_SPARK_WAREHOUSE: the published Spark warehouse, a link the Spark engine's night points at its own
-    folder of tables (loyalty.spark_engine.publish_tables); a real folder or file there is not the project's."""
+def check_spark_warehouse(path: Path) -> Path:
+    """LOYALTY_SPARK_WAREHOUSE (or its default): the published Spark warehouse, a link the Spark engine's night
+    points at its own folder of tables (loyalty.spark_engine.publish_tables); a real folder or file there is not
+    the project's."""
     if (path.exists() or path.is_symlink()) and not path.is_symlink():
         raise LoyaltyError(
             f"LOYALTY_SPARK_WAREHOUSE: {str(path)!r} exists and is not a link the Spark engine published"
@@ -479,7 +480,7 @@ def resolve(
             f"LOYALTY_ENGINE: {engine_name!r} is not an engine of this project (use {' or '.join(ENGINES)})"
         )
     spark_text = _pick(None, "LOYALTY_SPARK_WAREHOUSE")
-    spark_warehouse = _spark_warehouse(Path(spark_text).expanduser().resolve()) if spark_text else None
+    spark_warehouse = check_spark_warehouse(Path(spark_text).expanduser().resolve()) if spark_text else None
 
     return Settings(
         raw_dir=raw,

@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from loyalty import config
 from loyalty.config import DBT_SPARK_VARIABLES, PROJECT_DIR, Settings
 from loyalty.email_hashing import INNER_PAD_VARIABLE, OUTER_PAD_VARIABLE, load_key, pads
 from loyalty.errors import LoyaltyError
@@ -381,13 +382,8 @@ def night_tables_dir(settings: Settings, started: datetime) -> Path:
 
 
 def check_spark_warehouse(settings: Settings) -> None:
-    """The Spark warehouse path is free or a link this engine published (config checks an explicit one)."""
-    link = settings.spark_warehouse_dir
-    if link.exists() and not link.is_symlink():
-        raise LoyaltyError(
-            f"the Spark warehouse {link} exists and is not a link the Spark engine published"
-            " (move it away, or set LOYALTY_SPARK_WAREHOUSE to a new path)"
-        )
+    """The Spark warehouse path, explicit or the default, is free or a link this engine published."""
+    config.check_spark_warehouse(settings.spark_warehouse_dir)
 
 
 def _literal(text: str) -> str:
