@@ -23,11 +23,9 @@ from pathlib import Path
 
 import pytest
 from conftest import query, run_cli
+from hostile_support import MALFORMED_EMAIL, QUOTED_EMAIL, WRONG_COLUMN_EMAIL, break_files
 
 AS_OF = "2026-10-31"
-QUOTED_EMAIL = '"leak, quoted"@victim.org'
-WRONG_COLUMN_EMAIL = "misplaced.person@victim.org"
-MALFORMED_EMAIL = '"also, quoted"@victim.org'
 
 
 def _records(path: Path) -> int:
@@ -43,34 +41,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[
     generated = run_cli("generate", "--customers", "500", "--seed", "7", "--no-progress", "--out", str(raw))
     assert generated.returncode == 0, generated.stderr
 
-    refunds = (raw / "refunds.csv").read_bytes().split(b"\n")
-    assert refunds[120].startswith(b"R00000120,O00002606,")
-    refunds[120] = refunds[120].replace(b",O00002606,", b',"O00002606,')
-    (raw / "refunds.csv").write_bytes(b"\n".join(refunds))
-
-    events = (raw / "engagement_events.csv").read_bytes().split(b"\n")
-    events[5000] = events[5000].replace(b",site_visit", b",site_v\xe9sit")
-    assert b"\xe9" in events[5000]
-    (raw / "engagement_events.csv").write_bytes(b"\n".join(events))
-
-    orders = (raw / "orders.csv").read_text().splitlines()
-    orders[0] += ',"a""b","{% do exceptions.raise_compiler_error(""pwn"") %}"'
-    orders[1:] = [line + ",x,y" for line in orders[1:]]
-    orders.append("O99999999,C0000001,2026-10-01T10:00:00Z,teleported,USD,x,y")
-    (raw / "orders.csv").write_text("\n".join(orders) + "\n")
-
-    products = (raw / "products.csv").read_text().splitlines()
-    (raw / "products.csv").write_bytes(
-        "".join(line + ("\r\n" if i % 2 else "\n") for i, line in enumerate(products)).encode()
-    )
-
-    customers = (raw / "customers.csv").read_text().splitlines()
-    customers += [
-        'C9000001,2025-01-01T00:00:00Z,"""leak, quoted""@victim.org",US,organic',
-        f"C9000002,2025-01-01T00:00:00Z,x@example.org,{WRONG_COLUMN_EMAIL},organic",
-        'C9000003,2025-01-01T00:00:00Z,"""also, quoted""@victim.org",US',
-    ]
-    (raw / "customers.csv").write_text("\n".join(customers) + "\n")
+    break_files(raw)
 
     shutil.copytree(raw, base / "raw_as_landed")  # the build must not touch the raw files
     built = run_cli(

@@ -25,7 +25,7 @@ typed as (
         ({{ clean_text('responded_at') }} is null or {{ clean_text('recommend_score') }} is null) as _value_missing,
         (
             {% for score in ['recommend_score', 'repurchase_intent_score', 'cross_buy_intent_score'] %}
-            ({{ clean_text(score) }} is not null and try_cast({{ clean_text(score) }} as double) is null)
+            ({{ clean_text(score) }} is not null and {{ try_number(clean_text(score)) }} is null)
             {%- if not loop.last %} or {% endif %}
             {% endfor %}
             or {{ is_unparseable_number('category_monthly_spend') }}
@@ -35,7 +35,7 @@ typed as (
         (
             {% for score in ['recommend_score', 'repurchase_intent_score', 'cross_buy_intent_score'] %}
             (
-                try_cast({{ clean_text(score) }} as double) is not null
+                {{ try_number(clean_text(score)) }} is not null
                 and coalesce({{ parse_integer(score) }} not between 0 and 10, true)
             )
             {%- if not loop.last %} or {% endif %}
