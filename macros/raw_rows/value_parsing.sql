@@ -54,7 +54,7 @@
     {{ return(adapter.dispatch('try_utc_timestamp', 'loyalty')(text)) }}
 {%- endmacro %}
 
-{#- Both engines read the same texts as timestamps and dates (a differential test of the two casts on thousands of
+{#- Both engines read the same texts as timestamps and dates (a one-off differential check of the two casts on thousands of
     generated texts, DECISIONS.md "Hostile input on Spark"): each engine's cast, less what only it accepts.
     DuckDB alone reads 'infinity' and an hour 24 ('2024-10-05T24:00:00Z' is the next midnight); Spark alone reads a
     year or a month alone ('2024', '2024-10'), an hour without minutes ('2024-10-05T10') and a leading '+'. So a
@@ -132,7 +132,7 @@
 {%- endmacro %}
 
 {#- Text as a double, or null when it is no number. Both engines read the same texts as numbers (the differential
-    test above): DuckDB alone reads digits grouped with '_' ('1_000'); Spark alone reads a type suffix ('1.5d',
+    check above): DuckDB alone reads digits grouped with '_' ('1_000'); Spark alone reads a type suffix ('1.5d',
     '2f') and digits of other scripts (Arabic-Indic, full-width). So a number is an optional sign, ASCII digits
     with an optional decimal point and exponent, or inf, infinity or nan in any case. Money and whole numbers are
     read through it too. -#}
